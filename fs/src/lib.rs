@@ -14,4 +14,4 @@ pub mod sync;
 
 pub use error::{Error, Result};
 pub use events::{Change, ChangeSink, Events, Origin};
-pub use root::{Ino, Root, INTERNAL_DIR};
+pub use root::{Ino, Root, INTERNAL_DIR, XATTR_ETAG, XATTR_PREFIX};

@@ -24,6 +24,15 @@ use crate::events::Events;
 /// Name of the internal directory at the top of the backing tree.
 pub const INTERNAL_DIR: &str = ".wekad";
 
+/// Prefix of the extended attributes private to the daemon (ETag, content type, user
+/// metadata, tags). Hidden from, and refused through, the FUSE xattr calls.
+pub const XATTR_PREFIX: &str = "user.wekad.";
+
+/// The stored ETag with the (size, mtime) stamp it was computed at. The FUSE side removes
+/// it when a file is opened for writing, truncated or otherwise modified; the object view
+/// recomputes it lazily when it is absent or its stamp no longer matches.
+pub const XATTR_ETAG: &str = "user.wekad.etag";
+
 /// A FUSE inode number (see the module invariants for how it maps to `st_ino`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ino(pub u64);
