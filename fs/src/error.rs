@@ -61,6 +61,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Object(#[from] crate::object::ObjectError),
 }
 
 impl From<nix::errno::Errno> for Error {
@@ -111,6 +113,7 @@ impl Error {
             Error::Unsupported(_) => libc::EOPNOTSUPP,
             Error::IoAt { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
             Error::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+            Error::Object(e) => e.errno(),
         }
     }
 }

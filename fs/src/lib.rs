@@ -9,8 +9,10 @@
 
 pub mod error;
 pub mod events;
+pub mod object;
 pub mod root;
 pub mod sync;
+pub mod tree;
 
 pub use error::{Error, Result};
 pub use events::{Change, ChangeSink, Events, Origin};

@@ -1,0 +1,411 @@
+//! Listing in S3 order without walking the whole bucket per page.
+//!
+//! S3 orders keys by bytes, and a directory's children all start with `name/`, so a
+//! directory sorts as `name/` among its siblings. A page descends from the prefix's
+//! directory, seeks (binary search) to the resume point in every directory on the path, and
+//! stops as soon as the page is full plus one entry (to know it is truncated).
+//!
+//! Sorted directory snapshots are cached per directory inode, validated by (mtime, ctime)
+//! on every use and dropped on change events, so a huge directory is read and sorted once.
+//! Listing never reads file content: a stale ETag is reported as a stamp-derived value.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::SystemTime;
+
+use nix::fcntl::OFlag;
+
+use super::{meta, sys, BucketName, ObjectView};
+use crate::error::{Error, Result};
+use crate::events::{Change, ChangeSink, Origin};
+use crate::root::Root;
+use crate::sync::{lock, Arc, Mutex};
+
+/// Directories kept in the cache before it is cleared wholesale.
+const MAX_CACHED_DIRS: usize = 4096;
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// Only keys strictly greater than this (start-after, marker, continuation).
+    pub after: Option<String>,
+    pub max: usize,
+}
+
+/// One listed item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListEntry {
+    Object {
+        key: String,
+        size: u64,
+        modified: SystemTime,
+        etag: String,
+        uid: u32,
+    },
+    Prefix(String),
+}
+
+impl ListEntry {
+    /// The key or common prefix (what a continuation resumes after).
+    pub fn key(&self) -> &str {
+        match self {
+            ListEntry::Object { key, .. } => key,
+            ListEntry::Prefix(p) => p,
+        }
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub entries: Vec<ListEntry>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone)]
+struct SnapEntry {
+    /// Name, plus `/` for a directory.
+    sort: String,
+    dir: bool,
+}
+
+struct Snapshot {
+    mtime_ns: i128,
+    ctime_ns: i128,
+    entries: Vec<SnapEntry>,
+}
+
+/// Sorted directory snapshots keyed by backing `st_ino`.
+pub(super) struct SnapshotCache {
+    root: Arc<Root>,
+    dirs: Mutex<HashMap<u64, Arc<Snapshot>>>,
+}
+
+impl SnapshotCache {
+    pub(super) fn new(root: Arc<Root>) -> SnapshotCache {
+        SnapshotCache {
+            root,
+            dirs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, dir: BorrowedFd<'_>) -> Result<Arc<Snapshot>> {
+        let st = sys::stat(dir)?;
+        let (m, c) = (sys::mtime_ns(&st), sys::ctime_ns(&st));
+        if let Some(s) = lock(&self.dirs).get(&st.st_ino) {
+            if s.mtime_ns == m && s.ctime_ns == c {
+                return Ok(s.clone());
+            }
+        }
+        let snap = Arc::new(Snapshot {
+            mtime_ns: m,
+            ctime_ns: c,
+            entries: read_sorted(dir)?,
+        });
+        let mut dirs = lock(&self.dirs);
+        if dirs.len() >= MAX_CACHED_DIRS {
+            dirs.clear();
+        }
+        dirs.insert(st.st_ino, snap.clone());
+        Ok(snap)
+    }
+}
+
+impl ChangeSink for SnapshotCache {
+    fn changed(&self, _origin: Origin, change: &Change) {
+        let ino = match change {
+            Change::Entry { parent, .. } => *parent,
+            Change::Inode { ino } => *ino,
+        };
+        lock(&self.dirs).remove(&self.root.st_ino(ino));
+    }
+}
+
+/// Reads and sorts a directory; non-UTF-8 names, special files and symlinks that do not
+/// lead to a regular file beneath this directory are not objects and are left out.
+fn read_sorted(dir: BorrowedFd<'_>) -> Result<Vec<SnapEntry>> {
+    let mut out = Vec::new();
+    for (name, kind) in sys::read_dir(dir)? {
+        let Ok(name) = String::from_utf8(name) else {
+            continue;
+        };
+        let is_dir = match kind {
+            sys::Kind::Dir => true,
+            sys::Kind::File => false,
+            sys::Kind::Symlink if symlink_is_file(dir, &name) => false,
+            sys::Kind::Symlink | sys::Kind::Other => continue,
+        };
+        let sort = if is_dir { format!("{name}/") } else { name };
+        out.push(SnapEntry { sort, dir: is_dir });
+    }
+    out.sort_unstable_by(|a, b| a.sort.as_bytes().cmp(b.sort.as_bytes()));
+    Ok(out)
+}
+
+fn symlink_is_file(dir: BorrowedFd<'_>, name: &str) -> bool {
+    sys::open_beneath(dir, name, OFlag::O_PATH)
+        .and_then(|fd| sys::stat(fd.as_fd()))
+        .is_ok_and(|st| sys::Kind::of_mode(st.st_mode) == sys::Kind::File)
+}
+
+struct Collector<'q> {
+    q: &'q ListQuery,
+    page: ListPage,
+    last_prefix: Option<String>,
+}
+
+impl Collector<'_> {
+    fn push(&mut self, e: ListEntry) -> ControlFlow<()> {
+        if self.page.entries.len() >= self.q.max {
+            self.page.truncated = true;
+            return ControlFlow::Break(());
+        }
+        self.page.entries.push(e);
+        ControlFlow::Continue(())
+    }
+
+    /// Adds an object, folding it into a common prefix for delimiters other than `/`.
+    fn object(&mut self, e: ListEntry) -> ControlFlow<()> {
+        let Some(delim) = self
+            .q
+            .delimiter
+            .as_deref()
+            .filter(|d| *d != "/" && !d.is_empty())
+        else {
+            return self.push(e);
+        };
+        let key = e.key();
+        let Some(idx) = key
+            .get(self.q.prefix.len()..)
+            .and_then(|rest| rest.find(delim))
+        else {
+            return self.push(e);
+        };
+        let cp = key[..self.q.prefix.len() + idx + delim.len()].to_owned();
+        if self.last_prefix.as_deref() == Some(&cp)
+            || self.q.after.as_deref().is_some_and(|m| m.starts_with(&cp))
+        {
+            return ControlFlow::Continue(());
+        }
+        self.last_prefix = Some(cp.clone());
+        self.push(ListEntry::Prefix(cp))
+    }
+}
+
+impl ObjectView {
+    /// Lists one page of `bucket` (see the module docs for the order and cost).
+    pub fn list(&self, bucket: &BucketName, q: &ListQuery) -> Result<ListPage> {
+        let bfd = self.bucket(bucket)?;
+        let mut c = Collector {
+            q,
+            page: ListPage::default(),
+            last_prefix: None,
+        };
+        if q.max == 0 {
+            return Ok(c.page);
+        }
+        let split = q.prefix.rfind('/').map_or(0, |i| i + 1);
+        let (dir_part, rem) = q.prefix.split_at(split);
+        let marker = match q.after.as_deref() {
+            Some(m) if m.starts_with(dir_part) => Some(m),
+            Some(m) if m > dir_part => return Ok(c.page),
+            _ => None,
+        };
+        let Some(dir) = descend(bfd, dir_part)? else {
+            return Ok(c.page);
+        };
+        let slash = q.delimiter.as_deref() == Some("/");
+        let walk = Walk {
+            view: self,
+            prefix: &q.prefix,
+            slash,
+        };
+        if !dir_part.is_empty() && rem.is_empty() {
+            let _ = walk.dir_object(dir.as_fd(), dir_part, marker, &mut c)?;
+        }
+        let _ = walk.dir(dir.as_fd(), dir_part, Some(rem), marker, &mut c)?;
+        Ok(c.page)
+    }
+}
+
+/// Opens the directory `dir_part` (`a/b/`) below the bucket, `None` if it is absent.
+fn descend(bucket: OwnedFd, dir_part: &str) -> Result<Option<OwnedFd>> {
+    let mut dir = bucket;
+    for seg in dir_part.split('/').filter(|s| !s.is_empty()) {
+        if seg == "." || seg == ".." {
+            return Ok(None);
+        }
+        dir = match sys::open_dir(dir.as_fd(), seg) {
+            Ok(fd) => fd,
+            Err(Error::NotFound | Error::NotADirectory) => return Ok(None),
+            Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+    }
+    if dir_part.contains("//") {
+        return Ok(None);
+    }
+    Ok(Some(dir))
+}
+
+struct Walk<'a> {
+    view: &'a ObjectView,
+    prefix: &'a str,
+    slash: bool,
+}
+
+impl Walk<'_> {
+    /// Emits the directory object `dir_key` itself if `dir` is one and it is past the marker.
+    fn dir_object(
+        &self,
+        dir: BorrowedFd<'_>,
+        dir_key: &str,
+        marker: Option<&str>,
+        c: &mut Collector<'_>,
+    ) -> Result<ControlFlow<()>> {
+        if marker.is_some_and(|m| m >= dir_key) || !dir_key.starts_with(self.prefix) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        if sys::get_xattr(dir, meta::XATTR_DIROBJ)?.is_none() {
+            return Ok(ControlFlow::Continue(()));
+        }
+        let st = sys::stat(dir)?;
+        let e = ListEntry::Object {
+            key: dir_key.to_owned(),
+            size: 0,
+            modified: sys::mtime(&st),
+            etag: super::EMPTY_MD5.to_owned(),
+            uid: st.st_uid,
+        };
+        Ok(c.object(e))
+    }
+
+    /// Lists `dir` (whose key prefix is `dir_key`), entries starting with `rem` only.
+    fn dir(
+        &self,
+        dir: BorrowedFd<'_>,
+        dir_key: &str,
+        rem: Option<&str>,
+        marker: Option<&str>,
+        c: &mut Collector<'_>,
+    ) -> Result<ControlFlow<()>> {
+        let snap = self.view.listing.get(dir)?;
+        let rel = marker.and_then(|m| m.strip_prefix(dir_key));
+        let mut start = rel.map_or(0, |r| {
+            snap.entries
+                .partition_point(|e| e.sort.as_str() < r && !r.starts_with(e.sort.as_str()))
+        });
+        if let Some(rem) = rem.filter(|r| !r.is_empty()) {
+            start = start.max(snap.entries.partition_point(|e| e.sort.as_str() < rem));
+        }
+        for e in snap.entries.get(start..).unwrap_or_default() {
+            if rem.is_some_and(|r| !e.sort.starts_with(r)) {
+                break;
+            }
+            let flow = if e.dir {
+                self.child_dir(dir, dir_key, e, rel, marker, c)?
+            } else {
+                self.file(dir, dir_key, e, rel, c)?
+            };
+            if flow.is_break() {
+                return Ok(flow);
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    fn file(
+        &self,
+        dir: BorrowedFd<'_>,
+        dir_key: &str,
+        e: &SnapEntry,
+        rel: Option<&str>,
+        c: &mut Collector<'_>,
+    ) -> Result<ControlFlow<()>> {
+        if rel.is_some_and(|r| e.sort.as_str() <= r) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        let Some(entry) = object_entry(dir, dir_key, &e.sort)? else {
+            return Ok(ControlFlow::Continue(()));
+        };
+        Ok(c.object(entry))
+    }
+
+    fn child_dir(
+        &self,
+        dir: BorrowedFd<'_>,
+        dir_key: &str,
+        e: &SnapEntry,
+        rel: Option<&str>,
+        marker: Option<&str>,
+        c: &mut Collector<'_>,
+    ) -> Result<ControlFlow<()>> {
+        let inside = rel.is_some_and(|r| r.starts_with(e.sort.as_str()));
+        if rel.is_some_and(|r| e.sort.as_str() <= r) && !inside {
+            return Ok(ControlFlow::Continue(()));
+        }
+        let key = format!("{dir_key}{}", e.sort);
+        if self.slash {
+            if inside {
+                return Ok(ControlFlow::Continue(()));
+            }
+            return Ok(c.push(ListEntry::Prefix(key)));
+        }
+        let name = e.sort.trim_end_matches('/');
+        let child = match sys::open_dir(dir, name) {
+            Ok(fd) => fd,
+            Err(_) => return Ok(ControlFlow::Continue(())),
+        };
+        let inner = if inside { marker } else { None };
+        if self.dir_object(child.as_fd(), &key, inner, c)?.is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+        self.dir(child.as_fd(), &key, None, inner, c)
+    }
+}
+
+/// Size, mtime and ETag of a listed file, or `None` if it vanished or is not a regular file.
+fn object_entry(dir: BorrowedFd<'_>, dir_key: &str, name: &str) -> Result<Option<ListEntry>> {
+    let fd = match sys::open_beneath(dir, name, OFlag::O_PATH) {
+        Ok(fd) => fd,
+        Err(Error::NotFound | Error::NotADirectory) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let st = sys::stat(fd.as_fd())?;
+    if sys::Kind::of_mode(st.st_mode) != sys::Kind::File {
+        return Ok(None);
+    }
+    let etag = match stored_etag(&fd, &st) {
+        Some(s) => s,
+        None => stamp_etag(&st),
+    };
+    Ok(Some(ListEntry::Object {
+        key: format!("{dir_key}{name}"),
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        modified: sys::mtime(&st),
+        etag,
+        uid: st.st_uid,
+    }))
+}
+
+/// The stored ETag if fresh. `fgetxattr` does not work on `O_PATH` descriptors, so the
+/// xattr is read through the descriptor's `/proc` path (no reopen of the content).
+fn stored_etag(fd: &OwnedFd, st: &nix::sys::stat::FileStat) -> Option<String> {
+    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
+    let file = std::fs::File::open(path).ok()?;
+    meta::fresh_stamp(file.as_fd(), st)
+        .ok()
+        .flatten()
+        .map(|s| s.etag)
+}
+
+/// A stand-in ETag for content changed outside the object view and not hashed yet:
+/// derived from (inode, size, mtime) so it changes whenever the content may have.
+fn stamp_etag(st: &nix::sys::stat::FileStat) -> String {
+    use md5::Digest;
+    let stamp = format!("{}-{}-{}", st.st_ino, st.st_size, sys::mtime_ns(st));
+    hex::encode(md5::Md5::digest(stamp.as_bytes()))
+}

@@ -1,0 +1,686 @@
+//! The object view: buckets and objects over the served tree, for the S3 door.
+//!
+//! Owns the bucket/key -> path mapping, atomic publish of new content (temp file under
+//! `<data>/.wekad/tmp/`, fsync, rename), implicit parent directories, object metadata in
+//! private xattrs, listing in S3 order and multipart staging.
+//!
+//! Invariants:
+//! - Every path is resolved relative to a held directory descriptor: the root for buckets,
+//!   the bucket for keys (`openat2` beneath the bucket for reads, component by component
+//!   without following symlinks for writes). Nothing resolves outside the bucket and the
+//!   internal area `.wekad` is never a bucket (its name is not a valid bucket name).
+//! - Every entry this view adds, replaces or removes is published on `root.events()` with
+//!   `Origin::Object` before the call returns, so FUSE drops its caches first.
+//! - A reader never sees a partial object: content becomes visible with one rename.
+//!
+//! This module knows nothing of HTTP; its errors are `ObjectError` variants with S3 meaning.
+
+mod error;
+mod list;
+mod meta;
+mod multipart;
+mod name;
+mod sys;
+
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use md5::{Digest, Md5};
+use nix::fcntl::OFlag;
+use nix::sys::stat::FileStat;
+
+pub use error::ObjectError;
+pub use list::{ListEntry, ListPage, ListQuery};
+pub use meta::{ObjectMeta, Stamped, MAX_USER_METADATA};
+pub use multipart::{PartInfo, UploadInfo};
+pub use name::{BucketName, BucketNameError, KeyError, ObjectKey};
+
+use crate::error::{Error, Result};
+use crate::events::Origin;
+use crate::root::{Ino, Root};
+
+/// Options of the object view.
+#[derive(Debug, Clone)]
+pub struct ObjectOptions {
+    /// fsync data and directory before a write returns (`s3.sync = "always"`).
+    pub sync: bool,
+}
+
+impl Default for ObjectOptions {
+    fn default() -> Self {
+        ObjectOptions { sync: true }
+    }
+}
+
+/// POSIX owner given to what the caller creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// A bucket as listed.
+#[derive(Debug, Clone)]
+pub struct BucketInfo {
+    pub name: BucketName,
+    pub created: SystemTime,
+}
+
+/// An open object: content, size, mtime and ETag all from one descriptor.
+pub struct OpenObject {
+    /// The content (empty for a directory object). Read it with `pread` (`FileExt::read_at`).
+    pub file: File,
+    pub size: u64,
+    pub modified: SystemTime,
+    pub stamp: Stamped,
+    pub meta: ObjectMeta,
+    pub is_dir: bool,
+}
+
+/// What a successful write produced.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub etag: String,
+    pub size: u64,
+    pub modified: SystemTime,
+    pub checksums: std::collections::BTreeMap<String, String>,
+}
+
+/// Conditions and metadata of a write.
+#[derive(Debug, Clone, Default)]
+pub struct PutParams {
+    pub meta: ObjectMeta,
+    /// Checksums computed by the caller (base64, by algorithm name), stored for GET/HEAD.
+    pub checksums: std::collections::BTreeMap<String, String>,
+    /// Expected MD5 (`Content-MD5`), checked before publishing.
+    pub content_md5: Option<[u8; 16]>,
+    /// `If-None-Match: *`: fail with `PreconditionFailed` if the key exists.
+    pub if_none_match: bool,
+    /// `If-Match: etag`: fail unless the current object has this ETag.
+    pub if_match: Option<String>,
+    /// Multipart layout (part sizes) of the content, if any.
+    pub parts: Option<Vec<u64>>,
+    /// Forced ETag (multipart and copy); `None` means the MD5 of the content.
+    pub etag: Option<String>,
+}
+
+/// A new content being written into a hidden temp file.
+pub struct Staged {
+    file: File,
+    name: String,
+    md5: Md5,
+    size: u64,
+    tmp: Arc<OwnedFd>,
+    done: bool,
+}
+
+impl Staged {
+    /// Appends bytes to the content.
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        std::io::Write::write_all(&mut self.file, data)?;
+        self.md5.update(data);
+        self.size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The temp file (for in-kernel copies into it; the MD5 then is not tracked).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Adds `n` bytes copied in the kernel to the size count.
+    pub fn add_copied(&mut self, n: u64) {
+        self.size += n;
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            // Best effort: a leftover temp file is also removed at the next start.
+            let _ = sys::unlink(self.tmp.as_fd(), &self.name, false);
+        }
+    }
+}
+
+/// The object view over one root.
+pub struct ObjectView {
+    root: Arc<Root>,
+    opts: ObjectOptions,
+    tmp: Arc<OwnedFd>,
+    multipart: OwnedFd,
+    listing: Arc<list::SnapshotCache>,
+}
+
+impl ObjectView {
+    /// Opens the view: prepares `.wekad/tmp` and `.wekad/multipart`, removes temp files a
+    /// crash left behind, and subscribes the listing cache to change events.
+    pub fn new(root: Arc<Root>, opts: ObjectOptions) -> Result<ObjectView> {
+        sys::mkdir(root.internal(), "tmp", 0o700)?;
+        sys::mkdir(root.internal(), "multipart", 0o700)?;
+        let tmp = Arc::new(sys::open_dir(root.internal(), "tmp")?);
+        let multipart = sys::open_dir(root.internal(), "multipart")?;
+        for (name, _) in sys::read_dir(tmp.as_fd())? {
+            if let Ok(name) = String::from_utf8(name) {
+                // Best effort: a file we cannot remove now is retried at the next start.
+                let _ = sys::unlink(tmp.as_fd(), &name, false);
+            }
+        }
+        let listing = Arc::new(list::SnapshotCache::new(root.clone()));
+        root.events().subscribe(listing.clone());
+        Ok(ObjectView {
+            root,
+            opts,
+            tmp,
+            multipart,
+            listing,
+        })
+    }
+
+    /// The root this view serves.
+    pub fn root(&self) -> &Arc<Root> {
+        &self.root
+    }
+
+    fn ino_of(&self, fd: BorrowedFd<'_>) -> Result<Ino> {
+        Ok(self.root.ino(sys::stat(fd)?.st_ino))
+    }
+
+    fn publish(&self, parent: BorrowedFd<'_>, name: &str) -> Result<()> {
+        let ino = self.ino_of(parent)?;
+        self.root.events().entry(Origin::Object, ino, name);
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: BorrowedFd<'_>) -> Result<()> {
+        if self.opts.sync {
+            sys::sync(dir)?;
+        }
+        Ok(())
+    }
+
+    // ---- buckets ----
+
+    /// Opens the bucket directory.
+    pub fn bucket(&self, bucket: &BucketName) -> Result<OwnedFd> {
+        match sys::open_dir(self.root.dir(), bucket.as_str()) {
+            Ok(fd) => Ok(fd),
+            Err(Error::NotFound | Error::NotADirectory) => Err(ObjectError::NoSuchBucket.into()),
+            Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => {
+                Err(ObjectError::NoSuchBucket.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a bucket (a top-level directory owned by `owner`).
+    pub fn create_bucket(&self, bucket: &BucketName, owner: Owner) -> Result<()> {
+        if !sys::mkdir(self.root.dir(), bucket.as_str(), 0o755)? {
+            return Err(ObjectError::BucketExists.into());
+        }
+        let fd = sys::open_dir(self.root.dir(), bucket.as_str())?;
+        sys::chown(fd.as_fd(), owner.uid, owner.gid)?;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        sys::set_xattr(
+            fd.as_fd(),
+            meta::XATTR_BUCKET_CREATED,
+            now.to_string().as_bytes(),
+        )?;
+        self.sync_dir(self.root.dir())?;
+        self.root
+            .events()
+            .entry(Origin::Object, Ino::ROOT, bucket.as_str());
+        Ok(())
+    }
+
+    /// Removes an empty bucket.
+    pub fn delete_bucket(&self, bucket: &BucketName) -> Result<()> {
+        let fd = self.bucket(bucket)?;
+        if !sys::read_dir(fd.as_fd())?.is_empty() {
+            return Err(ObjectError::BucketNotEmpty.into());
+        }
+        match sys::unlink(self.root.dir(), bucket.as_str(), true) {
+            Ok(()) => {}
+            Err(Error::NotEmpty) => return Err(ObjectError::BucketNotEmpty.into()),
+            Err(e) => return Err(e),
+        }
+        self.root
+            .events()
+            .entry(Origin::Object, Ino::ROOT, bucket.as_str());
+        Ok(())
+    }
+
+    /// Every top-level directory whose name is a valid bucket name, sorted by name.
+    pub fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        let mut out = Vec::new();
+        for (name, kind) in sys::read_dir(self.root.dir())? {
+            let Ok(name) = std::str::from_utf8(&name) else {
+                continue;
+            };
+            let Ok(bucket) = BucketName::parse(name) else {
+                continue;
+            };
+            if kind != sys::Kind::Dir {
+                continue;
+            }
+            let Ok(fd) = sys::open_dir(self.root.dir(), name) else {
+                continue;
+            };
+            out.push(BucketInfo {
+                name: bucket,
+                created: bucket_created(fd.as_fd())?,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Tags of a bucket.
+    pub fn bucket_tags(&self, bucket: &BucketName) -> Result<Option<Vec<(String, String)>>> {
+        let fd = self.bucket(bucket)?;
+        Ok(sys::get_xattr(fd.as_fd(), meta::XATTR_BUCKET_TAGS)?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Sets (or with `None` removes) the tags of a bucket.
+    pub fn set_bucket_tags(
+        &self,
+        bucket: &BucketName,
+        tags: Option<&[(String, String)]>,
+    ) -> Result<()> {
+        let fd = self.bucket(bucket)?;
+        match tags {
+            None => sys::remove_xattr(fd.as_fd(), meta::XATTR_BUCKET_TAGS),
+            Some(t) => {
+                let json =
+                    serde_json::to_vec(t).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                sys::set_xattr(fd.as_fd(), meta::XATTR_BUCKET_TAGS, &json)
+            }
+        }
+    }
+
+    // ---- reading ----
+
+    /// Opens an object for GET/HEAD. Symlinks are followed only while they stay inside the
+    /// bucket; directories (other than directory objects) and special files are not objects.
+    pub fn open_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<OpenObject> {
+        let bfd = self.bucket(bucket)?;
+        let path_fd = open_or_nokey(bfd.as_fd(), key.path(), OFlag::O_PATH)?;
+        let st = sys::stat(path_fd.as_fd())?;
+        match (sys::Kind::of_mode(st.st_mode), key.is_dir()) {
+            (sys::Kind::File, false) => self.open_file(path_fd, &st),
+            (sys::Kind::Dir, true) => open_dir_object(bfd.as_fd(), key, &st),
+            _ => Err(ObjectError::NoSuchKey.into()),
+        }
+    }
+
+    fn open_file(&self, path_fd: OwnedFd, st: &FileStat) -> Result<OpenObject> {
+        // Reopen the O_PATH descriptor for reading: the inode is the one we checked is a
+        // regular file, so no fifo or device is ever opened.
+        let proc = format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&path_fd)
+        );
+        let file = File::open(proc)?;
+        let st2 = sys::stat(file.as_fd())?;
+        if st2.st_ino != st.st_ino || st2.st_dev != st.st_dev {
+            return Err(ObjectError::NoSuchKey.into());
+        }
+        let stamp = meta::etag_of(file.as_fd(), &st2)?;
+        let meta = meta::read_meta(file.as_fd())?;
+        Ok(OpenObject {
+            size: u64::try_from(st2.st_size).unwrap_or(0),
+            modified: sys::mtime(&st2),
+            stamp,
+            meta,
+            is_dir: false,
+            file,
+        })
+    }
+
+    // ---- writing ----
+
+    /// Starts a new content in a hidden temp file; nothing is visible until `commit`.
+    pub fn stage(&self) -> Result<Staged> {
+        let name = format!("put-{}", hex::encode(rand::random::<[u8; 12]>()));
+        let fd = sys::open_child(
+            self.tmp.as_fd(),
+            &name,
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL,
+        )?;
+        Ok(Staged {
+            file: File::from(fd),
+            name,
+            md5: Md5::new(),
+            size: 0,
+            tmp: self.tmp.clone(),
+            done: false,
+        })
+    }
+
+    /// Publishes a staged content at `key`: checks digests and conditions, sets owner and
+    /// metadata, syncs, creates missing parents and renames it into place.
+    pub fn commit(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        mut staged: Staged,
+        params: PutParams,
+        owner: Owner,
+    ) -> Result<Written> {
+        let md5 = std::mem::replace(&mut staged.md5, Md5::new()).finalize();
+        if params.content_md5.is_some_and(|want| want[..] != md5[..]) {
+            return Err(ObjectError::BadDigest("Content-MD5").into());
+        }
+        check_user_meta(&params.meta)?;
+        if key.is_dir() {
+            if staged.size != 0 {
+                return Err(Error::InvalidArgument(
+                    "a directory object (key ending in `/`) must be empty".into(),
+                ));
+            }
+            return self.put_dir_object(bucket, key, params, owner);
+        }
+        let fd = staged.file.as_fd();
+        sys::chown(fd, owner.uid, owner.gid)?;
+        meta::write_meta(fd, &params.meta)?;
+        let st = sys::stat(fd)?;
+        let etag = params.etag.clone().unwrap_or_else(|| hex::encode(md5));
+        let record = Stamped {
+            etag,
+            checksums: params.checksums.clone(),
+            parts: params.parts.clone(),
+            ..Stamped::default()
+        };
+        let stamp = meta::store_stamp(fd, &st, record)?;
+        if self.opts.sync {
+            sys::sync(fd)?;
+        }
+        let bfd = self.bucket(bucket)?;
+        let parent = self.make_parents(bfd, key, owner)?;
+        self.check_target(parent.as_fd(), key, &params)?;
+        match sys::rename(
+            self.tmp.as_fd(),
+            &staged.name,
+            parent.as_fd(),
+            key.name(),
+            params.if_none_match,
+        ) {
+            Ok(()) => {}
+            Err(Error::Exists) => return Err(ObjectError::PreconditionFailed.into()),
+            Err(Error::IsADirectory | Error::NotEmpty) => {
+                return Err(conflict(key.path(), "a directory exists with this name"))
+            }
+            Err(e) => return Err(e),
+        }
+        staged.done = true;
+        self.sync_dir(parent.as_fd())?;
+        self.publish(parent.as_fd(), key.name())?;
+        Ok(Written {
+            etag: stamp.etag,
+            size: stamp.size,
+            modified: sys::mtime(&st),
+            checksums: stamp.checksums,
+        })
+    }
+
+    fn check_target(
+        &self,
+        parent: BorrowedFd<'_>,
+        key: &ObjectKey,
+        params: &PutParams,
+    ) -> Result<()> {
+        let existing = match sys::stat_child(parent, key.name()) {
+            Ok(st) => Some(st),
+            Err(Error::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(st) = &existing {
+            if sys::Kind::of_mode(st.st_mode) == sys::Kind::Dir {
+                return Err(conflict(key.path(), "a directory exists with this name"));
+            }
+            if params.if_none_match {
+                return Err(ObjectError::PreconditionFailed.into());
+            }
+        }
+        if let Some(want) = &params.if_match {
+            let Some(_) = existing else {
+                return Err(ObjectError::NoSuchKey.into());
+            };
+            let fd = sys::open_child(parent, key.name(), OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
+            let st = sys::stat(fd.as_fd())?;
+            if meta::etag_of(fd.as_fd(), &st)?.etag != want.trim_matches('"') && want != "*" {
+                return Err(ObjectError::PreconditionFailed.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens (creating as needed, owned by `owner`) the parent directory of `key`.
+    fn make_parents(&self, bucket: OwnedFd, key: &ObjectKey, owner: Owner) -> Result<OwnedFd> {
+        let mut dir = bucket;
+        let mut walked = String::new();
+        for seg in key.parent_segments() {
+            walked.push_str(seg);
+            if sys::mkdir(dir.as_fd(), seg, 0o755)? {
+                let child = sys::open_dir(dir.as_fd(), seg)?;
+                sys::chown(child.as_fd(), owner.uid, owner.gid)?;
+                self.sync_dir(dir.as_fd())?;
+                self.publish(dir.as_fd(), seg)?;
+                dir = child;
+            } else {
+                dir = match sys::open_dir(dir.as_fd(), seg) {
+                    Ok(fd) => fd,
+                    Err(Error::NotADirectory) => {
+                        return Err(conflict(
+                            &walked,
+                            "a file exists where a directory is needed",
+                        ))
+                    }
+                    Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => {
+                        return Err(conflict(
+                            &walked,
+                            "a symlink exists where a directory is needed",
+                        ))
+                    }
+                    Err(e) => return Err(e),
+                };
+            }
+            walked.push('/');
+        }
+        Ok(dir)
+    }
+
+    fn put_dir_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        params: PutParams,
+        owner: Owner,
+    ) -> Result<Written> {
+        let bfd = self.bucket(bucket)?;
+        let parent = self.make_parents(bfd, key, owner)?;
+        let created = sys::mkdir(parent.as_fd(), key.name(), 0o755)?;
+        if !created && params.if_none_match {
+            return Err(ObjectError::PreconditionFailed.into());
+        }
+        let fd = match sys::open_dir(parent.as_fd(), key.name()) {
+            Ok(fd) => fd,
+            Err(Error::NotADirectory) => {
+                return Err(conflict(key.path(), "a file exists with this name"))
+            }
+            Err(e) => return Err(e),
+        };
+        if created {
+            sys::chown(fd.as_fd(), owner.uid, owner.gid)?;
+        }
+        sys::set_xattr(fd.as_fd(), meta::XATTR_DIROBJ, b"1")?;
+        meta::write_meta(fd.as_fd(), &params.meta)?;
+        self.sync_dir(parent.as_fd())?;
+        self.publish(parent.as_fd(), key.name())?;
+        let st = sys::stat(fd.as_fd())?;
+        Ok(Written {
+            etag: EMPTY_MD5.into(),
+            size: 0,
+            modified: sys::mtime(&st),
+            checksums: Default::default(),
+        })
+    }
+
+    /// Replaces the metadata (including tags) of an existing object in place.
+    pub fn update_meta(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        f: impl FnOnce(&mut ObjectMeta),
+    ) -> Result<()> {
+        let obj = self.open_object(bucket, key)?;
+        let mut m = obj.meta;
+        f(&mut m);
+        check_user_meta(&m)?;
+        meta::write_meta(obj.file.as_fd(), &m)?;
+        let ino = self.root.ino(sys::stat(obj.file.as_fd())?.st_ino);
+        self.root.events().inode(Origin::Object, ino);
+        Ok(())
+    }
+
+    // ---- deleting ----
+
+    /// Deletes an object; deleting a key that does not exist succeeds (as in S3). Parents
+    /// that become empty are removed unless they are the bucket or directory objects.
+    pub fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
+        let bfd = self.bucket(bucket)?;
+        let segs: Vec<&str> = key.segments().collect();
+        let mut dirs = vec![bfd];
+        for seg in &segs[..segs.len() - 1] {
+            let Some(last) = dirs.last() else { break };
+            match sys::open_dir(last.as_fd(), seg) {
+                Ok(fd) => dirs.push(fd),
+                Err(_) => return Ok(()),
+            }
+        }
+        let Some(parent) = dirs.last() else {
+            return Ok(());
+        };
+        if !self.unlink_entry(parent.as_fd(), key)? {
+            return Ok(());
+        }
+        self.sync_dir(parent.as_fd())?;
+        self.publish(parent.as_fd(), key.name())?;
+        self.remove_empty_parents(&dirs, &segs)
+    }
+
+    /// Removes the entry `key` names in `parent`; false if there was nothing to remove.
+    fn unlink_entry(&self, parent: BorrowedFd<'_>, key: &ObjectKey) -> Result<bool> {
+        let st = match sys::stat_child(parent, key.name()) {
+            Ok(st) => st,
+            Err(Error::NotFound) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let kind = sys::Kind::of_mode(st.st_mode);
+        if key.is_dir() {
+            if kind != sys::Kind::Dir {
+                return Ok(false);
+            }
+            let fd = sys::open_dir(parent, key.name())?;
+            sys::remove_xattr(fd.as_fd(), meta::XATTR_DIROBJ)?;
+            return match sys::unlink(parent, key.name(), true) {
+                Ok(()) => Ok(true),
+                Err(Error::NotEmpty) => Ok(false),
+                Err(e) => Err(e),
+            };
+        }
+        if kind == sys::Kind::Dir {
+            return Ok(false);
+        }
+        match sys::unlink(parent, key.name(), false) {
+            Ok(()) => Ok(true),
+            Err(Error::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn remove_empty_parents(&self, dirs: &[OwnedFd], segs: &[&str]) -> Result<()> {
+        // dirs[i + 1] is segs[i] inside dirs[i]; dirs[0] is the bucket, never removed.
+        for i in (0..dirs.len().saturating_sub(1)).rev() {
+            let (Some(parent), Some(child)) = (dirs.get(i), dirs.get(i + 1)) else {
+                break;
+            };
+            if sys::get_xattr(child.as_fd(), meta::XATTR_DIROBJ)?.is_some() {
+                break;
+            }
+            match sys::unlink(parent.as_fd(), segs[i], true) {
+                Ok(()) => {}
+                Err(Error::NotEmpty | Error::NotFound | Error::Exists) => break,
+                Err(e) => return Err(e),
+            }
+            self.publish(parent.as_fd(), segs[i])?;
+        }
+        Ok(())
+    }
+}
+
+/// MD5 of the empty content.
+pub const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
+
+fn conflict(path: &str, why: &'static str) -> Error {
+    ObjectError::Conflict {
+        path: path.to_owned(),
+        why,
+    }
+    .into()
+}
+
+fn check_user_meta(m: &ObjectMeta) -> Result<()> {
+    match m.user_size() {
+        n if n > MAX_USER_METADATA => Err(ObjectError::MetadataTooLarge(n).into()),
+        _ => Ok(()),
+    }
+}
+
+fn open_or_nokey(bucket: BorrowedFd<'_>, path: &str, flags: OFlag) -> Result<OwnedFd> {
+    match sys::open_beneath(bucket, path, flags) {
+        Ok(fd) => Ok(fd),
+        Err(Error::NotFound | Error::NotADirectory) => Err(ObjectError::NoSuchKey.into()),
+        Err(e) => Err(e),
+    }
+}
+
+fn open_dir_object(bucket: BorrowedFd<'_>, key: &ObjectKey, st: &FileStat) -> Result<OpenObject> {
+    let fd = sys::open_beneath(bucket, key.path(), OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+    if sys::get_xattr(fd.as_fd(), meta::XATTR_DIROBJ)?.is_none() {
+        return Err(ObjectError::NoSuchKey.into());
+    }
+    let meta = meta::read_meta(fd.as_fd())?;
+    Ok(OpenObject {
+        file: File::from(fd),
+        size: 0,
+        modified: sys::mtime(st),
+        stamp: Stamped {
+            etag: EMPTY_MD5.into(),
+            ..Stamped::default()
+        },
+        meta,
+        is_dir: true,
+    })
+}
+
+fn bucket_created(fd: BorrowedFd<'_>) -> Result<SystemTime> {
+    let stored = sys::get_xattr(fd, meta::XATTR_BUCKET_CREATED)?
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    Ok(match stored {
+        Some(secs) => SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        None => sys::mtime(&sys::stat(fd)?),
+    })
+}

@@ -1,0 +1,209 @@
+//! Checked bucket names and object keys.
+//!
+//! Invariant: the key -> path mapping is injective. Every `ObjectKey` names at most one
+//! path below its bucket, and keys that would alias (`a/../b`, `a//b`, `./a`) are refused
+//! rather than normalised. This module performs no I/O.
+
+use std::fmt;
+
+/// Longest key S3 accepts, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Longest path component the backing filesystem accepts, in bytes.
+pub const MAX_SEGMENT_BYTES: usize = 255;
+
+/// Why a key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("key is empty")]
+    Empty,
+    #[error("key is {0} bytes, more than 1024")]
+    TooLong(usize),
+    #[error("key starts with `/`")]
+    LeadingSlash,
+    #[error("key has an empty, `.` or `..` segment")]
+    BadSegment,
+    #[error("key contains NUL")]
+    Nul,
+    #[error("key segment is {0} bytes, more than 255")]
+    SegmentTooLong(usize),
+    #[error("key names wekad's internal area")]
+    Reserved,
+}
+
+/// A valid bucket name (also the name of a top-level directory).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BucketName(String);
+
+impl BucketName {
+    /// Checks the name rules of the design: 3-63 of `a-z 0-9 . -`, letter or digit at both
+    /// ends, no `..`, not an IPv4 address.
+    pub fn parse(name: &str) -> Result<BucketName, BucketNameError> {
+        let b = name.as_bytes();
+        let ok_len = (3..=63).contains(&b.len());
+        let ok_chars = b
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-');
+        let ok_ends = b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric);
+        let is_ip = name.parse::<std::net::Ipv4Addr>().is_ok();
+        if ok_len && ok_chars && ok_ends && !name.contains("..") && !is_ip {
+            Ok(BucketName(name.to_owned()))
+        } else {
+            Err(BucketNameError(name.to_owned()))
+        }
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BucketName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A bucket name that breaks the naming rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid bucket name `{0}`: 3-63 characters of a-z, 0-9, `.` and `-`, starting and ending with a letter or digit")]
+pub struct BucketNameError(pub String);
+
+/// A valid object key: `segments` joined by `/`, plus a trailing `/` for directory objects.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    key: String,
+    dir: bool,
+}
+
+impl ObjectKey {
+    /// Validates `key` (see the module invariant).
+    pub fn parse(key: &str) -> Result<ObjectKey, KeyError> {
+        if key.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        if key.len() > MAX_KEY_BYTES {
+            return Err(KeyError::TooLong(key.len()));
+        }
+        if key.starts_with('/') {
+            return Err(KeyError::LeadingSlash);
+        }
+        if key.contains('\0') {
+            return Err(KeyError::Nul);
+        }
+        let dir = key.ends_with('/');
+        let body = key.strip_suffix('/').unwrap_or(key);
+        for seg in body.split('/') {
+            check_segment(seg)?;
+        }
+        Ok(ObjectKey {
+            key: key.to_owned(),
+            dir,
+        })
+    }
+
+    /// The key as the client sent it.
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
+    /// True for a directory object (`key/`).
+    pub fn is_dir(&self) -> bool {
+        self.dir
+    }
+
+    /// The relative path below the bucket, without a trailing `/`.
+    pub fn path(&self) -> &str {
+        self.key.strip_suffix('/').unwrap_or(&self.key)
+    }
+
+    /// The path components.
+    pub fn segments(&self) -> impl DoubleEndedIterator<Item = &str> + Clone {
+        self.path().split('/')
+    }
+
+    /// The parent directory components (all but the last).
+    pub fn parent_segments(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.segments().collect();
+        v.pop();
+        v
+    }
+
+    /// The last component.
+    pub fn name(&self) -> &str {
+        self.segments().next_back().unwrap_or_default()
+    }
+}
+
+fn check_segment(seg: &str) -> Result<(), KeyError> {
+    match seg {
+        "" | "." | ".." => Err(KeyError::BadSegment),
+        s if s.len() > MAX_SEGMENT_BYTES => Err(KeyError::SegmentTooLong(s.len())),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_case::test_case;
+
+    #[test_case("a", false; "plain")]
+    #[test_case("a/b/c.txt", false; "nested")]
+    #[test_case("dir/", true; "directory object")]
+    #[test_case("a b/ü", false; "unicode and spaces")]
+    fn valid_keys_parse(key: &str, dir: bool) {
+        let k = ObjectKey::parse(key).unwrap();
+        assert_eq!(k.is_dir(), dir);
+        assert_eq!(k.as_str(), key);
+    }
+
+    #[test_case("", KeyError::Empty; "empty")]
+    #[test_case("/a", KeyError::LeadingSlash; "leading slash")]
+    #[test_case("a//b", KeyError::BadSegment; "double slash")]
+    #[test_case("a/./b", KeyError::BadSegment; "dot")]
+    #[test_case("a/../b", KeyError::BadSegment; "dot dot")]
+    #[test_case("..", KeyError::BadSegment; "bare dot dot")]
+    #[test_case("a\0b", KeyError::Nul; "nul")]
+    fn invalid_keys_are_refused(key: &str, err: KeyError) {
+        assert_eq!(ObjectKey::parse(key), Err(err));
+    }
+
+    #[test]
+    fn long_keys_and_segments_are_refused() {
+        assert_eq!(
+            ObjectKey::parse(&"a".repeat(1025)),
+            Err(KeyError::TooLong(1025))
+        );
+        assert_eq!(
+            ObjectKey::parse(&"a".repeat(256)),
+            Err(KeyError::SegmentTooLong(256))
+        );
+        assert!(ObjectKey::parse(&format!("{}/{}", "a".repeat(255), "b".repeat(255))).is_ok());
+    }
+
+    #[test_case("abc", true)]
+    #[test_case("my-bucket.1", true)]
+    #[test_case("ab", false)]
+    #[test_case("Abc", false)]
+    #[test_case("-abc", false)]
+    #[test_case("abc-", false)]
+    #[test_case("a..b", false)]
+    #[test_case("192.168.1.1", false)]
+    #[test_case(".wekad", false)]
+    fn bucket_names_follow_the_rules(name: &str, ok: bool) {
+        assert_eq!(BucketName::parse(name).is_ok(), ok);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsed_keys_round_trip_and_never_alias(key in "[a-z./]{1,20}") {
+            if let Ok(k) = ObjectKey::parse(&key) {
+                let rebuilt = if k.is_dir() { format!("{}/", k.path()) } else { k.path().to_owned() };
+                proptest::prop_assert_eq!(rebuilt, key.clone());
+                proptest::prop_assert!(k.segments().all(|s| !s.is_empty() && s != "." && s != ".."));
+            }
+        }
+    }
+}

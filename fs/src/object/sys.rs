@@ -1,0 +1,288 @@
+//! Thin, safe wrappers over the `*at` syscalls the object view uses.
+//!
+//! Every path here is relative to a held directory descriptor, and every open of a
+//! client-derived path goes through `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`,
+//! so no symlink or `..` can lead outside the directory it starts from.
+//! This module knows nothing of buckets or keys.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{fstat, FileStat, Mode};
+
+use crate::error::{Error, Result};
+
+/// Opens `path` (relative, may contain `/`) beneath `dir`, following symlinks only while
+/// they stay beneath it.
+pub fn open_beneath(dir: BorrowedFd<'_>, path: &str, flags: OFlag) -> Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(dir.as_raw_fd(), path, how).map_err(map_resolve_errno)?;
+    // SAFETY: `openat2` returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `EXDEV` from openat2 means a symlink tried to leave the tree: treat it as absent.
+fn map_resolve_errno(e: nix::errno::Errno) -> Error {
+    match e {
+        nix::errno::Errno::EXDEV | nix::errno::Errno::ELOOP => Error::NotFound,
+        other => Error::from(other),
+    }
+}
+
+/// Opens the single component `name` under `dir` without following a final symlink.
+pub fn open_child(dir: BorrowedFd<'_>, name: &str, flags: OFlag) -> Result<OwnedFd> {
+    let fd = openat(
+        Some(dir.as_raw_fd()),
+        name,
+        flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    // SAFETY: `openat` returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens the directory `dir/name` (no symlink followed).
+pub fn open_dir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
+    open_child(dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+}
+
+/// `fstat` on a descriptor.
+pub fn stat(fd: BorrowedFd<'_>) -> Result<FileStat> {
+    Ok(fstat(fd.as_raw_fd())?)
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`.
+pub fn stat_child(dir: BorrowedFd<'_>, name: &str) -> Result<FileStat> {
+    Ok(nix::sys::stat::fstatat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?)
+}
+
+/// Reads an xattr; `Ok(None)` when absent.
+pub fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+    let cname = cstring(name)?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: `cname` is NUL-terminated and `buf` is valid for `buf.len()` bytes.
+        let n = unsafe {
+            libc::fgetxattr(
+                fd.as_raw_fd(),
+                cname.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n >= 0 {
+            buf.truncate(n.unsigned_abs());
+            return Ok(Some(buf));
+        }
+        match nix::errno::Errno::last() {
+            nix::errno::Errno::ENODATA => return Ok(None),
+            nix::errno::Errno::ERANGE if buf.len() < 1 << 16 => buf.resize(1 << 16, 0),
+            e => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes an xattr.
+pub fn set_xattr(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> Result<()> {
+    let cname = cstring(name)?;
+    // SAFETY: `cname` is NUL-terminated and `value` is valid for `value.len()` bytes.
+    let r = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            cname.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(nix::errno::Errno::last().into())
+    }
+}
+
+/// Removes an xattr; absent is fine.
+pub fn remove_xattr(fd: BorrowedFd<'_>, name: &str) -> Result<()> {
+    let cname = cstring(name)?;
+    // SAFETY: `cname` is NUL-terminated.
+    let r = unsafe { libc::fremovexattr(fd.as_raw_fd(), cname.as_ptr()) };
+    match (r, nix::errno::Errno::last()) {
+        (0, _) | (_, nix::errno::Errno::ENODATA) => Ok(()),
+        (_, e) => Err(e.into()),
+    }
+}
+
+fn cstring(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::InvalidArgument("NUL in name".into()))
+}
+
+/// `mkdirat`; `Ok(false)` if it already existed.
+pub fn mkdir(dir: BorrowedFd<'_>, name: &str, mode: u32) -> Result<bool> {
+    match nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(mode)) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EEXIST) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `unlinkat`, for a file or (with `dir`) an empty directory.
+pub fn unlink(parent: BorrowedFd<'_>, name: &str, dir: bool) -> Result<()> {
+    let flag = if dir {
+        nix::unistd::UnlinkatFlags::RemoveDir
+    } else {
+        nix::unistd::UnlinkatFlags::NoRemoveDir
+    };
+    Ok(nix::unistd::unlinkat(Some(parent.as_raw_fd()), name, flag)?)
+}
+
+/// `renameat2`, optionally refusing to replace an existing entry.
+pub fn rename(
+    from_dir: BorrowedFd<'_>,
+    from: &str,
+    to_dir: BorrowedFd<'_>,
+    to: &str,
+    noreplace: bool,
+) -> Result<()> {
+    let flags = if noreplace {
+        nix::fcntl::RenameFlags::RENAME_NOREPLACE
+    } else {
+        nix::fcntl::RenameFlags::empty()
+    };
+    Ok(nix::fcntl::renameat2(
+        Some(from_dir.as_raw_fd()),
+        from,
+        Some(to_dir.as_raw_fd()),
+        to,
+        flags,
+    )?)
+}
+
+/// `fchown`.
+pub fn chown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> Result<()> {
+    Ok(nix::unistd::fchown(
+        fd.as_raw_fd(),
+        Some(uid.into()),
+        Some(gid.into()),
+    )?)
+}
+
+/// `fsync`.
+pub fn sync(fd: BorrowedFd<'_>) -> Result<()> {
+    Ok(nix::unistd::fsync(fd.as_raw_fd())?)
+}
+
+/// Kind of a directory entry, from `d_type` (or `fstatat` when the filesystem does not say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+impl Kind {
+    /// The kind of a `st_mode`.
+    pub fn of_mode(mode: u32) -> Kind {
+        match mode & libc::S_IFMT {
+            libc::S_IFREG => Kind::File,
+            libc::S_IFDIR => Kind::Dir,
+            libc::S_IFLNK => Kind::Symlink,
+            _ => Kind::Other,
+        }
+    }
+}
+
+/// Reads every entry of `dir` (except `.` and `..`), with its kind. Names that are not UTF-8
+/// are returned too; the caller decides.
+pub fn read_dir(dir: BorrowedFd<'_>) -> Result<Vec<(Vec<u8>, Kind)>> {
+    let fd = openat(
+        Some(dir.as_raw_fd()),
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut d = nix::dir::Dir::from_fd(fd)?;
+    let mut out = Vec::new();
+    for entry in d.iter() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            Some(nix::dir::Type::File) => Kind::File,
+            Some(nix::dir::Type::Directory) => Kind::Dir,
+            Some(nix::dir::Type::Symlink) => Kind::Symlink,
+            Some(_) => Kind::Other,
+            None => kind_by_stat(dir, name),
+        };
+        out.push((name.to_vec(), kind));
+    }
+    Ok(out)
+}
+
+fn kind_by_stat(dir: BorrowedFd<'_>, name: &[u8]) -> Kind {
+    let Ok(name) = std::str::from_utf8(name) else {
+        return Kind::Other;
+    };
+    stat_child(dir, name)
+        .map(|st| Kind::of_mode(st.st_mode))
+        .unwrap_or(Kind::Other)
+}
+
+/// Copies `len` bytes from `src` at `off` to the end of `dst` in the kernel.
+pub fn copy_range(
+    src: BorrowedFd<'_>,
+    mut off: i64,
+    dst: BorrowedFd<'_>,
+    mut len: u64,
+) -> Result<()> {
+    while len > 0 {
+        let chunk = usize::try_from(len.min(1 << 30)).unwrap_or(1 << 30);
+        // SAFETY: both descriptors are open for the duration of the call and `off` is a
+        // valid, exclusively borrowed i64.
+        let r = unsafe {
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                &mut off,
+                dst.as_raw_fd(),
+                std::ptr::null_mut(),
+                chunk,
+                0,
+            )
+        };
+        let n = usize::try_from(r).map_err(|_| Error::from(nix::errno::Errno::last()))?;
+        if n == 0 {
+            return Err(Error::InvalidArgument(
+                "source shorter than expected".into(),
+            ));
+        }
+        len -= n as u64;
+    }
+    Ok(())
+}
+
+/// `mtime` of a stat in nanoseconds since the epoch.
+pub fn mtime_ns(st: &FileStat) -> i128 {
+    i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec)
+}
+
+/// `ctime` of a stat in nanoseconds since the epoch.
+pub fn ctime_ns(st: &FileStat) -> i128 {
+    i128::from(st.st_ctime) * 1_000_000_000 + i128::from(st.st_ctime_nsec)
+}
+
+/// `mtime` as a `SystemTime`.
+pub fn mtime(st: &FileStat) -> std::time::SystemTime {
+    let ns = mtime_ns(st);
+    let d = std::time::Duration::from_nanos(u64::try_from(ns.max(0)).unwrap_or(0));
+    std::time::UNIX_EPOCH + d
+}
