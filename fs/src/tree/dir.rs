@@ -1,0 +1,161 @@
+//! Open directories: `opendir`/`readdir`/`releasedir`/`fsyncdir`.
+//!
+//! A directory handle reads the whole directory once (at the first `readdir` from offset 0,
+//! and again whenever the caller rewinds to 0) and serves entries by index, so offsets are
+//! stable however the kernel splits the listing. `.wekad` at the root is never listed.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::dir::{Dir, Type};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+
+use super::attr::FileKind;
+use super::Tree;
+use crate::error::{Error, Result};
+use crate::root::{Ino, INTERNAL_DIR};
+use crate::sync::{lock, read, write, Arc, Mutex, RwLock};
+
+/// One directory entry as listed by `readdir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub ino: Ino,
+    pub kind: FileKind,
+    pub name: OsString,
+    /// The offset of the entry after this one (what the kernel passes to continue).
+    pub next: i64,
+}
+
+struct DirHandle {
+    ino: Ino,
+    fd: OwnedFd,
+    entries: Mutex<Vec<DirEntry>>,
+}
+
+#[derive(Default)]
+pub(crate) struct DirHandles {
+    next: AtomicU64,
+    map: RwLock<HashMap<u64, Arc<DirHandle>>>,
+}
+
+impl DirHandles {
+    fn get(&self, fh: u64) -> Result<Arc<DirHandle>> {
+        read(&self.map)
+            .get(&fh)
+            .cloned()
+            .ok_or(Error::BadHandle(fh))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        read(&self.map).len()
+    }
+}
+
+fn kind_of(t: Option<Type>) -> FileKind {
+    match t {
+        Some(Type::Directory) => FileKind::Directory,
+        Some(Type::Symlink) => FileKind::Symlink,
+        Some(Type::Fifo) => FileKind::Fifo,
+        Some(Type::CharacterDevice) => FileKind::CharDevice,
+        Some(Type::BlockDevice) => FileKind::BlockDevice,
+        Some(Type::Socket) => FileKind::Socket,
+        Some(Type::File) | None => FileKind::Regular,
+    }
+}
+
+impl Tree {
+    /// Opens the directory `ino` for listing.
+    pub fn opendir(&self, ino: Ino) -> Result<u64> {
+        let fd = self.inodes.fd(ino)?;
+        let dir = super::sys::reopen(fd.as_fd(), libc::O_RDONLY | libc::O_DIRECTORY)?;
+        let fh = self.dirs.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let handle = DirHandle {
+            ino,
+            fd: dir,
+            entries: Mutex::new(Vec::new()),
+        };
+        write(&self.dirs.map).insert(fh, Arc::new(handle));
+        Ok(fh)
+    }
+
+    /// Calls `add` with each entry from `offset` on until it returns `true` (buffer full).
+    pub fn readdir(
+        &self,
+        fh: u64,
+        offset: i64,
+        mut add: impl FnMut(&DirEntry) -> bool,
+    ) -> Result<()> {
+        let handle = self.dirs.get(fh)?;
+        let mut entries = lock(&handle.entries);
+        if offset == 0 {
+            *entries = self.list(&handle)?;
+        }
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        for entry in entries.iter().skip(start) {
+            if add(entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the whole directory behind `handle`.
+    fn list(&self, handle: &DirHandle) -> Result<Vec<DirEntry>> {
+        let mut dir = Dir::openat(
+            Some(handle.fd.as_raw_fd()),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let at_root = handle.ino == Ino::ROOT;
+        let mut out = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry?;
+            let name = OsStr::from_bytes(entry.file_name().to_bytes());
+            if at_root && name == OsStr::new(INTERNAL_DIR) {
+                continue;
+            }
+            let ino = match name.as_bytes() {
+                b"." => handle.ino,
+                b".." if at_root => Ino::ROOT,
+                _ => self.root.ino(entry.ino()),
+            };
+            let next = out.len() as i64 + 1;
+            out.push(DirEntry {
+                ino,
+                kind: kind_of(entry.file_type()),
+                name: name.to_os_string(),
+                next,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Closes the directory handle `fh`.
+    pub fn releasedir(&self, fh: u64) -> Result<()> {
+        write(&self.dirs.map)
+            .remove(&fh)
+            .map(drop)
+            .ok_or(Error::BadHandle(fh))
+    }
+
+    /// `fsync` of the directory handle.
+    pub fn fsyncdir(&self, fh: u64, datasync: bool) -> Result<()> {
+        let handle = self.dirs.get(fh)?;
+        if datasync {
+            nix::unistd::fdatasync(handle.fd.as_raw_fd())?;
+        } else {
+            nix::unistd::fsync(handle.fd.as_raw_fd())?;
+        }
+        Ok(())
+    }
+
+    /// True for the `.` and `..` entries, which readdirplus does not look up.
+    pub fn is_dot(name: &OsStr) -> bool {
+        name == OsStr::new(".") || name == OsStr::new("..")
+    }
+}

@@ -1,0 +1,266 @@
+//! Open files: the handle table and the data operations on handles.
+//!
+//! Invariants:
+//! - A handle owns a real descriptor of the backing inode, opened at `open`/`create`
+//!   time, so a file unlinked or renamed while open stays readable and writable.
+//! - Opening for writing, truncating, fallocate and copy_file_range into a file remove the
+//!   stored ETag (`user.wekad.etag`) and publish `Change::Inode`: with kernel passthrough
+//!   the daemon never sees the writes themselves, so this is where the object view learns
+//!   that the content may change.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::fcntl::FallocateFlags;
+use nix::unistd::Whence;
+
+use super::attr::{Attr, Caller};
+use super::{sys, xattr, Tree};
+use crate::error::{Error, Result};
+use crate::root::Ino;
+use crate::sync::{read, write, Arc, RwLock};
+
+/// One open file.
+#[derive(Debug)]
+pub struct FileHandle {
+    /// The inode the handle was opened on.
+    pub ino: Ino,
+    pub(crate) file: File,
+}
+
+impl FileHandle {
+    /// The backing descriptor (used by the FUSE adapter to set up kernel passthrough).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+/// The table of open files, keyed by the handle number given to the kernel.
+#[derive(Default)]
+pub(crate) struct FileHandles {
+    next: AtomicU64,
+    map: RwLock<HashMap<u64, Arc<FileHandle>>>,
+}
+
+impl FileHandles {
+    fn insert(&self, handle: FileHandle) -> u64 {
+        let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        write(&self.map).insert(fh, Arc::new(handle));
+        fh
+    }
+
+    pub(crate) fn get(&self, fh: u64) -> Result<Arc<FileHandle>> {
+        read(&self.map)
+            .get(&fh)
+            .cloned()
+            .ok_or(Error::BadHandle(fh))
+    }
+
+    fn remove(&self, fh: u64) -> Option<Arc<FileHandle>> {
+        write(&self.map).remove(&fh)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        read(&self.map).len()
+    }
+}
+
+/// Flags the engine passes on to the backing `open`: access mode, `O_APPEND`, `O_SYNC`
+/// family, `O_NOATIME`. Creation flags are handled by the engine itself, and `O_DIRECT`
+/// is dropped (the kernel already decided about caching for the mount).
+fn backing_flags(flags: i32) -> i32 {
+    let keep = libc::O_ACCMODE
+        | libc::O_APPEND
+        | libc::O_SYNC
+        | libc::O_DSYNC
+        | libc::O_NOATIME
+        | libc::O_TRUNC;
+    flags & keep
+}
+
+fn writable(flags: i32) -> bool {
+    matches!(flags & libc::O_ACCMODE, libc::O_WRONLY | libc::O_RDWR)
+}
+
+impl Tree {
+    /// Opens `ino` with open(2) `flags`, returning the handle number.
+    pub fn open(&self, ino: Ino, flags: i32) -> Result<u64> {
+        let fd = self.inodes.fd(ino)?;
+        let file = File::from(sys::reopen(fd.as_fd(), backing_flags(flags))?);
+        if writable(flags) || flags & libc::O_TRUNC != 0 {
+            xattr::forget_etag(file.as_fd());
+            self.publish_inode(ino);
+        }
+        Ok(self.files.insert(FileHandle { ino, file }))
+    }
+
+    /// Creates (or with no `O_EXCL`, opens) `parent/name` and opens it, returning the
+    /// new entry's attributes (one more kernel reference) and the handle number.
+    pub fn create(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+        caller: Caller,
+    ) -> Result<(Attr, u64)> {
+        let name = self.new_name(parent, name)?;
+        let dir = self.inodes.fd(parent)?;
+        let access = backing_flags(flags) & !libc::O_TRUNC;
+        let perm = mode & 0o7777;
+        let (file, created) = match sys::open_at(
+            dir.as_fd(),
+            name.as_os_str(),
+            access | libc::O_CREAT | libc::O_EXCL,
+            perm,
+        ) {
+            Ok(fd) => (File::from(fd), true),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && flags & libc::O_EXCL == 0 => {
+                let fd = sys::open_at(
+                    dir.as_fd(),
+                    name.as_os_str(),
+                    backing_flags(flags) | libc::O_NOFOLLOW,
+                    0,
+                )?;
+                (File::from(fd), false)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if created {
+            self.give_to_caller(dir.as_fd(), file.as_fd(), perm, caller)?;
+        } else if writable(flags) || flags & libc::O_TRUNC != 0 {
+            xattr::forget_etag(file.as_fd());
+        }
+        let attr = self.remember(sys::reopen(file.as_fd(), libc::O_PATH)?)?;
+        let fh = self.files.insert(FileHandle {
+            ino: attr.ino,
+            file,
+        });
+        self.publish_entry(parent, name);
+        Ok((attr, fh))
+    }
+
+    /// The open handle `fh`.
+    pub fn file(&self, fh: u64) -> Result<Arc<FileHandle>> {
+        self.files.get(fh)
+    }
+
+    /// Reads up to `size` bytes at `offset`; shorter only at end of file.
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let handle = self.files.get(fh)?;
+        let mut buf = vec![0u8; size as usize];
+        let mut done = 0;
+        while done < buf.len() {
+            let at = offset_i64(offset + done as u64)?;
+            match nix::sys::uio::pread(&handle.file, &mut buf[done..], at) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        buf.truncate(done);
+        Ok(buf)
+    }
+
+    /// Writes all of `data` at `offset` (at the end for a handle opened `O_APPEND`).
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<usize> {
+        let handle = self.files.get(fh)?;
+        let mut done = 0;
+        while done < data.len() {
+            let at = offset_i64(offset + done as u64)?;
+            match nix::sys::uio::pwrite(&handle.file, &data[done..], at) {
+                Ok(0) => return Err(Error::from_errno(libc::EIO)),
+                Ok(n) => done += n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.publish_inode(handle.ino);
+        Ok(done)
+    }
+
+    /// Called on every `close` of a descriptor: data is written through, nothing to do.
+    pub fn flush(&self, fh: u64) -> Result<()> {
+        self.files.get(fh).map(drop)
+    }
+
+    /// Closes the handle `fh` (the last reference from the kernel).
+    pub fn release(&self, fh: u64) -> Result<()> {
+        self.files.remove(fh).map(drop).ok_or(Error::BadHandle(fh))
+    }
+
+    /// `fsync`/`fdatasync` of the handle.
+    pub fn fsync(&self, fh: u64, datasync: bool) -> Result<()> {
+        let handle = self.files.get(fh)?;
+        if datasync {
+            handle.file.sync_data()?;
+        } else {
+            handle.file.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// `fallocate(2)` on the handle.
+    pub fn fallocate(&self, fh: u64, offset: u64, length: u64, mode: i32) -> Result<()> {
+        let handle = self.files.get(fh)?;
+        let flags =
+            FallocateFlags::from_bits(mode).ok_or_else(|| Error::Unsupported("fallocate mode"))?;
+        nix::fcntl::fallocate(
+            handle.file.as_raw_fd(),
+            flags,
+            offset_i64(offset)?,
+            offset_i64(length)?,
+        )?;
+        xattr::forget_etag(handle.file.as_fd());
+        self.publish_inode(handle.ino);
+        Ok(())
+    }
+
+    /// `lseek(2)` on the handle, for `SEEK_DATA` and `SEEK_HOLE` (and the plain whences).
+    pub fn lseek(&self, fh: u64, offset: i64, whence: i32) -> Result<i64> {
+        let handle = self.files.get(fh)?;
+        let whence = match whence {
+            libc::SEEK_SET => Whence::SeekSet,
+            libc::SEEK_CUR => Whence::SeekCur,
+            libc::SEEK_END => Whence::SeekEnd,
+            libc::SEEK_DATA => Whence::SeekData,
+            libc::SEEK_HOLE => Whence::SeekHole,
+            other => return Err(Error::InvalidArgument(format!("lseek whence {other}"))),
+        };
+        // The handle's descriptor is shared by concurrent requests, so its own position
+        // is meaningless; only the returned offset is used.
+        Ok(nix::unistd::lseek(handle.file.as_raw_fd(), offset, whence)?)
+    }
+
+    /// Copies `len` bytes between two handles inside the backing filesystem.
+    pub fn copy_file_range(
+        &self,
+        fh_in: u64,
+        off_in: u64,
+        fh_out: u64,
+        off_out: u64,
+        len: u64,
+    ) -> Result<usize> {
+        let from = self.files.get(fh_in)?;
+        let to = self.files.get(fh_out)?;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let n = sys::copy_range(
+            from.file.as_fd(),
+            offset_i64(off_in)?,
+            to.file.as_fd(),
+            offset_i64(off_out)?,
+            len,
+        )?;
+        xattr::forget_etag(to.file.as_fd());
+        self.publish_inode(to.ino);
+        Ok(n)
+    }
+}
+
+fn offset_i64(offset: u64) -> Result<i64> {
+    i64::try_from(offset).map_err(|_| Error::from_errno(libc::EFBIG))
+}

@@ -1,0 +1,398 @@
+//! The namespace engine: POSIX operations on the backing directory, addressed by inode.
+//!
+//! Owns the inode table (FUSE inode -> held `O_PATH` descriptor + lookup count) and the
+//! open file and directory handles. Every call resolves relative to a held descriptor
+//! with an `*at` syscall and one checked `EntryName`; no path is ever built from user
+//! input. Every mutation publishes a change event (`Origin::Fuse`) before it returns.
+//!
+//! Invariants:
+//! - `<data>/.wekad` does not exist as far as this engine is concerned: lookup says
+//!   ENOENT, creating or renaming onto it says EPERM, readdir skips it.
+//! - Inodes on another device than the root (a mount below the served tree) are refused
+//!   at lookup, so inode numbers never collide.
+//! - New entries belong to the caller (uid/gid) with the caller's mode, as on a local
+//!   filesystem, even though the daemon creates them as root.
+//!
+//! This module knows nothing of FUSE; `crate::fuse` is a thin adapter over it.
+
+mod attr;
+mod dir;
+mod file;
+mod inodes;
+mod name;
+mod sys;
+mod xattr;
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{renameat2, RenameFlags};
+use nix::sys::stat::{mkdirat, mknodat, Mode, SFlag};
+use nix::unistd::{symlinkat, unlinkat, UnlinkatFlags};
+
+pub use attr::{Attr, Caller, FileKind, SetAttr, StatFs, TimeSet};
+pub use dir::DirEntry;
+pub use file::FileHandle;
+pub use name::{EntryName, NAME_MAX};
+
+use crate::error::{Error, NameError, Result};
+use crate::events::Origin;
+use crate::root::{Ino, Root};
+use crate::sync::Arc;
+
+use dir::DirHandles;
+use file::FileHandles;
+use inodes::Inodes;
+
+/// The namespace engine over one served root.
+pub struct Tree {
+    root: Arc<Root>,
+    inodes: Inodes,
+    files: FileHandles,
+    dirs: DirHandles,
+}
+
+impl Tree {
+    /// An engine over `root`. The root inode is always known; nothing else is yet.
+    pub fn new(root: Arc<Root>) -> Tree {
+        // `dup` of a descriptor we hold only fails when the process is out of
+        // descriptors; then every call on the root fails (EMFILE) instead of aborting.
+        let root_fd = root.dir().try_clone_to_owned().ok();
+        Tree {
+            inodes: Inodes::new(root_fd),
+            root,
+            files: FileHandles::default(),
+            dirs: DirHandles::default(),
+        }
+    }
+
+    /// The served root.
+    pub fn root(&self) -> &Arc<Root> {
+        &self.root
+    }
+
+    /// Number of inodes the kernel currently references (the root not counted).
+    pub fn known_inodes(&self) -> usize {
+        self.inodes.len()
+    }
+
+    /// The lookup count of `ino` (0 when the kernel holds no reference).
+    pub fn lookup_count(&self, ino: Ino) -> u64 {
+        self.inodes.nlookup(ino)
+    }
+
+    /// Number of open file handles.
+    pub fn open_files(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Number of open directory handles.
+    pub fn open_dirs(&self) -> usize {
+        self.dirs.len()
+    }
+
+    fn publish_entry(&self, parent: Ino, name: EntryName<'_>) {
+        self.root
+            .events()
+            .entry(Origin::Fuse, parent, name.as_os_str());
+    }
+
+    fn publish_inode(&self, ino: Ino) {
+        self.root.events().inode(Origin::Fuse, ino);
+    }
+
+    /// A name that must already exist: the internal area reads as absent.
+    fn existing_name<'a>(&self, parent: Ino, name: &'a OsStr) -> Result<EntryName<'a>> {
+        let name = EntryName::new(name)?;
+        if Root::is_internal(parent, name.as_os_str()) {
+            return Err(Error::NotFound);
+        }
+        Ok(name)
+    }
+
+    /// A name to create or replace: the internal area is refused (EPERM).
+    fn new_name<'a>(&self, parent: Ino, name: &'a OsStr) -> Result<EntryName<'a>> {
+        let name = EntryName::new(name)?;
+        if Root::is_internal(parent, name.as_os_str()) {
+            return Err(Error::NameInvalid(NameError::Reserved));
+        }
+        Ok(name)
+    }
+
+    /// Stats a held descriptor and refuses inodes from another device.
+    fn stat_checked(&self, fd: BorrowedFd<'_>) -> Result<libc::stat> {
+        let st = sys::stat_fd(fd)?;
+        if st.st_dev != self.root.dev() {
+            return Err(Error::CrossDevice);
+        }
+        Ok(st)
+    }
+
+    /// Looks up `name` in `parent`, counting one kernel reference to the result.
+    pub fn lookup(&self, parent: Ino, name: &OsStr) -> Result<Attr> {
+        let name = self.existing_name(parent, name)?;
+        let dir = self.inodes.fd(parent)?;
+        let fd = sys::open_path_at(dir.as_fd(), name.as_os_str())?;
+        self.remember(fd)
+    }
+
+    /// Stats `fd` and enters it in the inode table (one more kernel reference).
+    fn remember(&self, fd: OwnedFd) -> Result<Attr> {
+        let st = self.stat_checked(fd.as_fd())?;
+        let attr = Attr::from_stat(&self.root, &st);
+        self.inodes.remember(attr.ino, fd);
+        Ok(attr)
+    }
+
+    /// Drops `n` kernel references to `ino`.
+    pub fn forget(&self, ino: Ino, n: u64) {
+        self.inodes.forget(ino, n);
+    }
+
+    /// The attributes of `ino`.
+    pub fn getattr(&self, ino: Ino) -> Result<Attr> {
+        let fd = self.inodes.fd(ino)?;
+        let st = sys::stat_fd(fd.as_fd())?;
+        Ok(Attr::from_stat(&self.root, &st))
+    }
+
+    /// Applies `set` to `ino` (truncating through the open handle `fh` when given).
+    pub fn setattr(&self, ino: Ino, fh: Option<u64>, set: &SetAttr) -> Result<Attr> {
+        let fd = self.inodes.fd(ino)?;
+        if let Some(mode) = set.mode {
+            sys::chmod_fd(fd.as_fd(), mode)?;
+        }
+        if set.uid.is_some() || set.gid.is_some() {
+            sys::chown_fd(fd.as_fd(), set.uid, set.gid)?;
+        }
+        if let Some(size) = set.size {
+            self.truncate(&fd, fh, size)?;
+        }
+        if set.atime.is_some() || set.mtime.is_some() {
+            sys::utimens_fd(fd.as_fd(), set.atime, set.mtime)?;
+        }
+        self.publish_inode(ino);
+        self.getattr(ino)
+    }
+
+    fn truncate(&self, fd: &OwnedFd, fh: Option<u64>, size: u64) -> Result<()> {
+        let size = i64::try_from(size).map_err(|_| Error::from_errno(libc::EFBIG))?;
+        let file = match fh.map(|fh| self.files.get(fh)) {
+            Some(Ok(handle)) => handle.file.try_clone()?,
+            _ => std::fs::File::from(sys::reopen(fd.as_fd(), libc::O_WRONLY)?),
+        };
+        nix::unistd::ftruncate(&file, size)?;
+        xattr::forget_etag(file.as_fd());
+        Ok(())
+    }
+
+    /// The target of the symlink `ino`.
+    pub fn readlink(&self, ino: Ino) -> Result<OsString> {
+        let fd = self.inodes.fd(ino)?;
+        Ok(nix::fcntl::readlinkat(
+            Some(fd.as_raw_fd()),
+            OsStr::new(""),
+        )?)
+    }
+
+    /// Creates a directory `name` in `parent` owned by `caller`.
+    pub fn mkdir(&self, parent: Ino, name: &OsStr, mode: u32, caller: Caller) -> Result<Attr> {
+        let name = self.new_name(parent, name)?;
+        let dir = self.inodes.fd(parent)?;
+        mkdirat(
+            Some(dir.as_raw_fd()),
+            name.as_os_str(),
+            Mode::from_bits_truncate(mode & 0o7777),
+        )?;
+        self.adopt(parent, &dir, name, mode, caller)
+    }
+
+    /// Creates a special or regular file `name` in `parent` (`mode` includes the type).
+    pub fn mknod(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        mode: u32,
+        rdev: u32,
+        caller: Caller,
+    ) -> Result<Attr> {
+        let name = self.new_name(parent, name)?;
+        let dir = self.inodes.fd(parent)?;
+        let kind = SFlag::from_bits_truncate(mode & libc::S_IFMT);
+        let perm = Mode::from_bits_truncate(mode & 0o7777);
+        mknodat(
+            Some(dir.as_raw_fd()),
+            name.as_os_str(),
+            kind,
+            perm,
+            libc::dev_t::from(rdev),
+        )?;
+        self.adopt(parent, &dir, name, mode, caller)
+    }
+
+    /// Creates a symlink `name` in `parent` pointing at `target`.
+    pub fn symlink(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        target: &Path,
+        caller: Caller,
+    ) -> Result<Attr> {
+        let name = self.new_name(parent, name)?;
+        let dir = self.inodes.fd(parent)?;
+        symlinkat(target, Some(dir.as_raw_fd()), name.as_os_str())?;
+        self.adopt(parent, &dir, name, 0o777, caller)
+    }
+
+    /// Finishes a creation: gives the entry to the caller, fixes the mode the daemon's
+    /// umask may have narrowed, counts the kernel reference and publishes the change.
+    fn adopt(
+        &self,
+        parent: Ino,
+        dir: &OwnedFd,
+        name: EntryName<'_>,
+        mode: u32,
+        caller: Caller,
+    ) -> Result<Attr> {
+        let fd = sys::open_path_at(dir.as_fd(), name.as_os_str())?;
+        self.give_to_caller(dir.as_fd(), fd.as_fd(), mode, caller)?;
+        let attr = self.remember(fd)?;
+        self.publish_entry(parent, name);
+        Ok(attr)
+    }
+
+    /// Makes a new inode belong to `caller` with exactly the permission bits `mode`.
+    fn give_to_caller(
+        &self,
+        dir: BorrowedFd<'_>,
+        fd: BorrowedFd<'_>,
+        mode: u32,
+        caller: Caller,
+    ) -> Result<()> {
+        let parent = sys::stat_fd(dir)?;
+        // In a setgid directory new entries take the directory's group, as locally.
+        let gid = if parent.st_mode & libc::S_ISGID != 0 {
+            None
+        } else {
+            Some(caller.gid)
+        };
+        let me = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        if (caller.uid, gid.unwrap_or(me.1)) != me {
+            sys::chown_fd(fd, Some(caller.uid), gid)?;
+        }
+        let st = sys::stat_fd(fd)?;
+        if FileKind::from_mode(st.st_mode) == FileKind::Symlink {
+            return Ok(());
+        }
+        // A directory may have inherited setgid from its parent: keep it.
+        let keep = if FileKind::from_mode(st.st_mode) == FileKind::Directory {
+            0o1777
+        } else {
+            0o7777
+        };
+        if st.st_mode & keep != mode & keep {
+            sys::chmod_fd(fd, (mode & keep) | (st.st_mode & 0o7777 & !keep))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the non-directory `name` from `parent`.
+    pub fn unlink(&self, parent: Ino, name: &OsStr) -> Result<()> {
+        let name = self.existing_name(parent, name)?;
+        let dir = self.inodes.fd(parent)?;
+        unlinkat(
+            Some(dir.as_raw_fd()),
+            name.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        )?;
+        self.publish_entry(parent, name);
+        Ok(())
+    }
+
+    /// Removes the empty directory `name` from `parent`.
+    pub fn rmdir(&self, parent: Ino, name: &OsStr) -> Result<()> {
+        let name = self.existing_name(parent, name)?;
+        let dir = self.inodes.fd(parent)?;
+        unlinkat(
+            Some(dir.as_raw_fd()),
+            name.as_os_str(),
+            UnlinkatFlags::RemoveDir,
+        )?;
+        self.publish_entry(parent, name);
+        Ok(())
+    }
+
+    /// Renames `parent/name` to `newparent/newname`; `flags` are `renameat2` flags
+    /// (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`).
+    pub fn rename(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        newparent: Ino,
+        newname: &OsStr,
+        flags: u32,
+    ) -> Result<()> {
+        let name = self.existing_name(parent, name)?;
+        let newname = self.new_name(newparent, newname)?;
+        let flags = RenameFlags::from_bits(flags)
+            .ok_or_else(|| Error::InvalidArgument(format!("rename flags {flags:#x}")))?;
+        let from = self.inodes.fd(parent)?;
+        let to = self.inodes.fd(newparent)?;
+        renameat2(
+            Some(from.as_raw_fd()),
+            name.as_os_str(),
+            Some(to.as_raw_fd()),
+            newname.as_os_str(),
+            flags,
+        )?;
+        self.publish_entry(parent, name);
+        self.publish_entry(newparent, newname);
+        Ok(())
+    }
+
+    /// Adds the hard link `newparent/newname` to `ino`.
+    pub fn link(&self, ino: Ino, newparent: Ino, newname: &OsStr) -> Result<Attr> {
+        let newname = self.new_name(newparent, newname)?;
+        let fd = self.inodes.fd(ino)?;
+        let dir = self.inodes.fd(newparent)?;
+        sys::link_fd(fd.as_fd(), dir.as_fd(), newname.as_os_str())?;
+        let linked = sys::open_path_at(dir.as_fd(), newname.as_os_str())?;
+        let attr = self.remember(linked)?;
+        self.publish_entry(newparent, newname);
+        self.publish_inode(ino);
+        Ok(attr)
+    }
+
+    /// Statistics of the backing filesystem.
+    pub fn statfs(&self) -> Result<StatFs> {
+        let st = nix::sys::statvfs::fstatvfs(self.root.dir())?;
+        Ok(StatFs {
+            blocks: st.blocks(),
+            bfree: st.blocks_free(),
+            bavail: st.blocks_available(),
+            files: st.files(),
+            ffree: st.files_free(),
+            bsize: st.block_size() as u32,
+            namelen: (st.name_max() as u32).min(NAME_MAX as u32),
+            frsize: st.fragment_size() as u32,
+        })
+    }
+
+    /// Checks access `mask` (`F_OK`, `R_OK`...). The kernel already checked the caller's
+    /// permissions (`default_permissions`), so this checks existence, and for `X_OK` on a
+    /// non-directory that some execute bit is set (as it would be for root locally).
+    pub fn access(&self, ino: Ino, mask: i32) -> Result<()> {
+        let attr = self.getattr(ino)?;
+        if mask & libc::X_OK != 0 && attr.kind != FileKind::Directory && attr.perm & 0o111 == 0 {
+            return Err(Error::AccessDenied);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,444 @@
+//! Engine tests: real backing directories, no kernel FUSE involved.
+
+use std::ffi::OsStr;
+use std::os::unix::fs::MetadataExt;
+
+use super::*;
+use crate::events::{Change, ChangeSink};
+use crate::sync::{lock, Mutex};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    tree: Tree,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Arc::new(Root::open(dir.path()).unwrap());
+    Fixture {
+        tree: Tree::new(root),
+        dir,
+    }
+}
+
+const ME: Caller = Caller::ROOT;
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(Origin, Change)>>);
+
+impl ChangeSink for Recorder {
+    fn changed(&self, origin: Origin, change: &Change) {
+        lock(&self.0).push((origin, change.clone()));
+    }
+}
+
+#[test]
+fn lookup_counts_references_and_forget_drops_them() {
+    let f = fixture();
+    std::fs::write(f.dir.path().join("a"), b"x").unwrap();
+    let a = f.tree.lookup(Ino::ROOT, OsStr::new("a")).unwrap();
+    f.tree.lookup(Ino::ROOT, OsStr::new("a")).unwrap();
+    assert_eq!(f.tree.lookup_count(a.ino), 2);
+    f.tree.forget(a.ino, 1);
+    assert_eq!(f.tree.lookup_count(a.ino), 1);
+    assert!(f.tree.getattr(a.ino).is_ok());
+    f.tree.forget(a.ino, 1);
+    assert_eq!(f.tree.known_inodes(), 0);
+    assert_eq!(f.tree.getattr(a.ino).unwrap_err().errno(), libc::ESTALE);
+}
+
+#[test]
+fn inode_numbers_are_the_backing_inode_numbers() {
+    let f = fixture();
+    std::fs::write(f.dir.path().join("a"), b"x").unwrap();
+    let a = f.tree.lookup(Ino::ROOT, OsStr::new("a")).unwrap();
+    assert_eq!(
+        a.ino.0,
+        std::fs::metadata(f.dir.path().join("a")).unwrap().ino()
+    );
+    assert_eq!(f.tree.getattr(Ino::ROOT).unwrap().ino, Ino::ROOT);
+}
+
+#[test]
+fn internal_area_is_invisible_and_cannot_be_created() {
+    let f = fixture();
+    let name = OsStr::new(".wekad");
+    assert_eq!(
+        f.tree.lookup(Ino::ROOT, name).unwrap_err().errno(),
+        libc::ENOENT
+    );
+    assert_eq!(
+        f.tree
+            .mkdir(Ino::ROOT, name, 0o755, ME)
+            .unwrap_err()
+            .errno(),
+        libc::EPERM
+    );
+    assert_eq!(
+        f.tree
+            .create(Ino::ROOT, name, 0o644, libc::O_RDWR, ME)
+            .unwrap_err()
+            .errno(),
+        libc::EPERM
+    );
+    assert_eq!(
+        f.tree.unlink(Ino::ROOT, name).unwrap_err().errno(),
+        libc::ENOENT
+    );
+    assert_eq!(
+        f.tree.rmdir(Ino::ROOT, name).unwrap_err().errno(),
+        libc::ENOENT
+    );
+    f.tree.mkdir(Ino::ROOT, OsStr::new("d"), 0o755, ME).unwrap();
+    let err = f
+        .tree
+        .rename(Ino::ROOT, OsStr::new("d"), Ino::ROOT, name, 0)
+        .unwrap_err();
+    assert_eq!(err.errno(), libc::EPERM);
+    let fh = f.tree.opendir(Ino::ROOT).unwrap();
+    let mut names = Vec::new();
+    f.tree
+        .readdir(fh, 0, |e| {
+            names.push(e.name.clone());
+            false
+        })
+        .unwrap();
+    assert!(!names.iter().any(|n| n == ".wekad"));
+    assert!(names.iter().any(|n| n == "d"));
+}
+
+#[test]
+fn created_file_round_trips_its_bytes() {
+    let f = fixture();
+    let (attr, fh) = f
+        .tree
+        .create(Ino::ROOT, OsStr::new("f"), 0o640, libc::O_RDWR, ME)
+        .unwrap();
+    assert_eq!(attr.perm, 0o640);
+    assert_eq!(f.tree.write(fh, 0, b"hello world").unwrap(), 11);
+    assert_eq!(f.tree.read(fh, 6, 100).unwrap(), b"world");
+    f.tree.release(fh).unwrap();
+    assert_eq!(
+        std::fs::read(f.dir.path().join("f")).unwrap(),
+        b"hello world"
+    );
+}
+
+#[test]
+fn create_with_o_excl_refuses_an_existing_file() {
+    let f = fixture();
+    std::fs::write(f.dir.path().join("f"), b"x").unwrap();
+    let err = f
+        .tree
+        .create(
+            Ino::ROOT,
+            OsStr::new("f"),
+            0o644,
+            libc::O_RDWR | libc::O_EXCL,
+            ME,
+        )
+        .unwrap_err();
+    assert_eq!(err.errno(), libc::EEXIST);
+}
+
+#[test]
+fn unlink_while_open_keeps_data_readable() {
+    let f = fixture();
+    let (_, fh) = f
+        .tree
+        .create(Ino::ROOT, OsStr::new("f"), 0o644, libc::O_RDWR, ME)
+        .unwrap();
+    f.tree.write(fh, 0, b"still here").unwrap();
+    f.tree.unlink(Ino::ROOT, OsStr::new("f")).unwrap();
+    assert_eq!(
+        f.tree
+            .lookup(Ino::ROOT, OsStr::new("f"))
+            .unwrap_err()
+            .errno(),
+        libc::ENOENT
+    );
+    f.tree.write(fh, 10, b"!").unwrap();
+    assert_eq!(f.tree.read(fh, 0, 64).unwrap(), b"still here!");
+}
+
+#[test]
+fn rename_noreplace_refuses_and_exchange_swaps() {
+    let f = fixture();
+    std::fs::write(f.dir.path().join("a"), b"A").unwrap();
+    std::fs::write(f.dir.path().join("b"), b"B").unwrap();
+    let (a, b) = (OsStr::new("a"), OsStr::new("b"));
+    let err = f
+        .tree
+        .rename(Ino::ROOT, a, Ino::ROOT, b, libc::RENAME_NOREPLACE)
+        .unwrap_err();
+    assert_eq!(err.errno(), libc::EEXIST);
+    f.tree
+        .rename(Ino::ROOT, a, Ino::ROOT, b, libc::RENAME_EXCHANGE)
+        .unwrap();
+    assert_eq!(std::fs::read(f.dir.path().join("a")).unwrap(), b"B");
+    assert_eq!(std::fs::read(f.dir.path().join("b")).unwrap(), b"A");
+}
+
+#[test]
+fn directory_errors_have_their_errno() {
+    let f = fixture();
+    let d = f.tree.mkdir(Ino::ROOT, OsStr::new("d"), 0o755, ME).unwrap();
+    assert_eq!(
+        f.tree
+            .mkdir(Ino::ROOT, OsStr::new("d"), 0o755, ME)
+            .unwrap_err()
+            .errno(),
+        libc::EEXIST
+    );
+    f.tree
+        .mknod(d.ino, OsStr::new("x"), libc::S_IFREG | 0o644, 0, ME)
+        .unwrap();
+    assert_eq!(
+        f.tree
+            .rmdir(Ino::ROOT, OsStr::new("d"))
+            .unwrap_err()
+            .errno(),
+        libc::ENOTEMPTY
+    );
+    assert_eq!(
+        f.tree
+            .unlink(Ino::ROOT, OsStr::new("d"))
+            .unwrap_err()
+            .errno(),
+        libc::EISDIR
+    );
+    assert_eq!(
+        f.tree.rmdir(d.ino, OsStr::new("x")).unwrap_err().errno(),
+        libc::ENOTDIR
+    );
+    assert_eq!(
+        f.tree
+            .lookup(Ino::ROOT, OsStr::new("nope"))
+            .unwrap_err()
+            .errno(),
+        libc::ENOENT
+    );
+    let long = "n".repeat(300);
+    assert_eq!(
+        f.tree
+            .lookup(Ino::ROOT, OsStr::new(&long))
+            .unwrap_err()
+            .errno(),
+        libc::ENAMETOOLONG
+    );
+}
+
+#[test]
+fn symlink_link_and_readlink_work() {
+    let f = fixture();
+    let s = f
+        .tree
+        .symlink(
+            Ino::ROOT,
+            OsStr::new("s"),
+            std::path::Path::new("target"),
+            ME,
+        )
+        .unwrap();
+    assert_eq!(s.kind, FileKind::Symlink);
+    assert_eq!(f.tree.readlink(s.ino).unwrap(), "target");
+    let (a, fh) = f
+        .tree
+        .create(Ino::ROOT, OsStr::new("a"), 0o644, libc::O_RDWR, ME)
+        .unwrap();
+    f.tree.release(fh).unwrap();
+    let l = f.tree.link(a.ino, Ino::ROOT, OsStr::new("l")).unwrap();
+    assert_eq!(l.ino, a.ino);
+    assert_eq!(l.nlink, 2);
+}
+
+#[test]
+fn new_entries_belong_to_the_caller() {
+    let f = fixture();
+    let caller = Caller {
+        uid: 1234,
+        gid: 4321,
+    };
+    let d = f
+        .tree
+        .mkdir(Ino::ROOT, OsStr::new("d"), 0o775, caller)
+        .unwrap();
+    assert_eq!((d.uid, d.gid, d.perm), (1234, 4321, 0o775));
+    let (a, _) = f
+        .tree
+        .create(d.ino, OsStr::new("a"), 0o664, libc::O_WRONLY, caller)
+        .unwrap();
+    assert_eq!((a.uid, a.gid, a.perm), (1234, 4321, 0o664));
+}
+
+#[test]
+fn setattr_changes_mode_size_and_times() {
+    let f = fixture();
+    let (a, fh) = f
+        .tree
+        .create(Ino::ROOT, OsStr::new("a"), 0o644, libc::O_RDWR, ME)
+        .unwrap();
+    f.tree.write(fh, 0, b"0123456789").unwrap();
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+    let set = SetAttr {
+        mode: Some(0o600),
+        size: Some(4),
+        mtime: Some(TimeSet::At(when)),
+        ..SetAttr::default()
+    };
+    let attr = f.tree.setattr(a.ino, None, &set).unwrap();
+    assert_eq!((attr.perm, attr.size, attr.mtime), (0o600, 4, when));
+    let set = SetAttr {
+        atime: Some(TimeSet::Now),
+        ..SetAttr::default()
+    };
+    let attr = f.tree.setattr(a.ino, Some(fh), &set).unwrap();
+    assert_eq!(attr.mtime, when, "UTIME_OMIT keeps mtime");
+    assert!(attr.atime > when);
+}
+
+#[test]
+fn private_xattrs_are_hidden_and_refused() {
+    let f = fixture();
+    let (a, fh) = f
+        .tree
+        .create(Ino::ROOT, OsStr::new("a"), 0o644, libc::O_RDWR, ME)
+        .unwrap();
+    f.tree.release(fh).unwrap();
+    let path = f.dir.path().join("a");
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: valid C strings and buffer.
+    let rc = unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            c"user.wekad.etag".as_ptr(),
+            b"e".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    assert_eq!(rc, 0);
+    f.tree
+        .setxattr(a.ino, OsStr::new("user.mine"), b"v", 0)
+        .unwrap();
+    let list = f.tree.listxattr(a.ino).unwrap();
+    assert_eq!(list, b"user.mine\0");
+    assert_eq!(
+        f.tree.getxattr(a.ino, OsStr::new("user.mine"), 10).unwrap(),
+        b"v"
+    );
+    assert_eq!(
+        f.tree
+            .getxattr(a.ino, OsStr::new("user.wekad.etag"), 10)
+            .unwrap_err()
+            .errno(),
+        libc::ENODATA
+    );
+    assert_eq!(
+        f.tree
+            .setxattr(a.ino, OsStr::new("user.wekad.x"), b"v", 0)
+            .unwrap_err()
+            .errno(),
+        libc::EPERM
+    );
+    assert_eq!(
+        f.tree
+            .removexattr(a.ino, OsStr::new("user.wekad.etag"))
+            .unwrap_err()
+            .errno(),
+        libc::EPERM
+    );
+}
+
+#[test]
+fn opening_for_write_removes_the_stored_etag() {
+    let f = fixture();
+    let path = f.dir.path().join("a");
+    std::fs::write(&path, b"x").unwrap();
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: valid C strings and buffer.
+    unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            c"user.wekad.etag".as_ptr(),
+            b"e".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    let a = f.tree.lookup(Ino::ROOT, OsStr::new("a")).unwrap();
+    let fh = f.tree.open(a.ino, libc::O_RDONLY).unwrap();
+    f.tree.release(fh).unwrap();
+    // SAFETY: a null buffer with size 0 asks for the length.
+    assert_eq!(
+        unsafe {
+            libc::getxattr(
+                c.as_ptr(),
+                c"user.wekad.etag".as_ptr(),
+                std::ptr::null_mut(),
+                0,
+            )
+        },
+        1
+    );
+    let fh = f.tree.open(a.ino, libc::O_WRONLY).unwrap();
+    f.tree.release(fh).unwrap();
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe {
+            libc::getxattr(
+                c.as_ptr(),
+                c"user.wekad.etag".as_ptr(),
+                std::ptr::null_mut(),
+                0,
+            )
+        },
+        -1
+    );
+}
+
+#[test]
+fn every_mutation_publishes_a_fuse_change() {
+    let f = fixture();
+    let rec = Arc::new(Recorder::default());
+    f.tree.root().events().subscribe(rec.clone());
+    let d = f.tree.mkdir(Ino::ROOT, OsStr::new("d"), 0o755, ME).unwrap();
+    let (a, fh) = f
+        .tree
+        .create(d.ino, OsStr::new("a"), 0o644, libc::O_RDWR, ME)
+        .unwrap();
+    f.tree.write(fh, 0, b"x").unwrap();
+    f.tree
+        .rename(d.ino, OsStr::new("a"), Ino::ROOT, OsStr::new("b"), 0)
+        .unwrap();
+    f.tree.unlink(Ino::ROOT, OsStr::new("b")).unwrap();
+    let seen = lock(&rec.0).clone();
+    assert!(seen.iter().all(|(o, _)| *o == Origin::Fuse));
+    let entry = |p: Ino, n: &str| Change::Entry {
+        parent: p,
+        name: n.into(),
+    };
+    for want in [
+        entry(Ino::ROOT, "d"),
+        entry(d.ino, "a"),
+        Change::Inode { ino: a.ino },
+        entry(Ino::ROOT, "b"),
+    ] {
+        assert!(
+            seen.iter().any(|(_, c)| *c == want),
+            "missing {want:?} in {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn sparse_files_report_data_and_holes() {
+    let f = fixture();
+    let (_, fh) = f
+        .tree
+        .create(Ino::ROOT, OsStr::new("s"), 0o644, libc::O_RDWR, ME)
+        .unwrap();
+    f.tree.write(fh, 1 << 20, b"data").unwrap();
+    assert_eq!(f.tree.lseek(fh, 0, libc::SEEK_DATA).unwrap(), 1 << 20);
+    assert_eq!(f.tree.lseek(fh, 0, libc::SEEK_HOLE).unwrap(), 0);
+}
