@@ -1,0 +1,48 @@
+//! Logging: `tracing` to stderr (the journal under systemd), filter reloadable on SIGHUP.
+//!
+//! Invariant: `RUST_LOG`, when set, wins over the configured level at start and on reload,
+//! so an operator debugging with RUST_LOG is never silently overridden. Nothing here logs
+//! request bodies or credentials; that is each caller's duty (`skip_all` on spans).
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
+
+use crate::config::LogLevel;
+
+/// Handle to change the log filter at run time.
+pub struct LogHandle {
+    handle: reload::Handle<EnvFilter, Registry>,
+}
+
+/// Installs the global subscriber with `level` (or `RUST_LOG`).
+pub fn init(level: &LogLevel) -> LogHandle {
+    let (filter, handle) = reload::Layer::new(filter_for(level));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // A subscriber may already be installed (never in the binary); logging then goes there.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init();
+    LogHandle { handle }
+}
+
+fn filter_for(level: &LogLevel) -> EnvFilter {
+    match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => EnvFilter::builder().parse_lossy(env),
+        _ => EnvFilter::builder().parse_lossy(level.as_str()),
+    }
+}
+
+impl LogHandle {
+    /// Applies a new level; returns a note when RUST_LOG pins the filter instead.
+    pub fn set(&self, level: &LogLevel) -> Result<Option<&'static str>, String> {
+        self.handle
+            .reload(filter_for(level))
+            .map_err(|e| e.to_string())?;
+        let pinned = std::env::var("RUST_LOG").is_ok_and(|v| !v.is_empty());
+        Ok(pinned.then_some("RUST_LOG is set and wins over log_level"))
+    }
+}
