@@ -1,3 +1,4 @@
 //! placeholder
 
+pub mod policy;
 pub mod sts;
