@@ -1,4 +1,5 @@
 //! placeholder
 
+pub mod iam;
 pub mod policy;
 pub mod sts;
