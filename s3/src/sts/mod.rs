@@ -28,12 +28,16 @@
 //! This module must not log secrets or tokens; `TempCredentials`' `Debug` is redacted.
 
 pub mod keys;
+pub mod route;
+pub mod session;
 pub mod token;
 pub mod xml;
 
 use std::sync::Arc;
 
 pub use keys::{is_temporary_access_key, TEMP_KEY_LEN, TEMP_KEY_PREFIX, TEMP_SECRET_LEN};
+pub use route::{security_token, StsRoute};
+pub use session::{check_session_policy, Session};
 pub use token::Claims;
 
 /// Shortest allowed session, in seconds (15 minutes).

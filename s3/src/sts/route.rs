@@ -1,0 +1,375 @@
+//! The STS HTTP API on the S3 port: `POST /` with a form body `Action=...`.
+//!
+//! Owns `AssumeRole` and `GetCallerIdentity` (`Version=2011-06-15`). s3s has already checked
+//! the SigV4 signature (service `sts` or `s3`, any region in the credential scope, an empty
+//! one included) by the time `call` runs, using the S3 door's `get_secret_key`, which
+//! answers for temporary keys through [`Sts::secret_for`].
+//!
+//! Invariants: every answer, error included, is STS XML (`ErrorResponse`), so botocore and
+//! the AWS SDKs report the right code; an unknown or IAM action gets `InvalidAction` at
+//! once; `AssumeRole` with temporary credentials is refused (no chaining); a temporary key
+//! is only accepted with its valid session token.
+//! This module must not log credentials, tokens or request bodies.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use s3s::route::S3Route;
+use s3s::{Body, S3Request, S3Response, S3Result};
+
+use super::xml::{self, Caller};
+use super::{is_temporary_access_key, Sts, StsError, DEFAULT_DURATION_SECS};
+use crate::iam::Iam;
+
+/// Largest form body read (s3s reads at most 8 KiB of an unsigned-payload STS body too).
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// The STS route, installed with `S3ServiceBuilder::set_route`.
+#[derive(Clone)]
+pub struct StsRoute {
+    sts: Sts,
+    iam: Iam,
+}
+
+impl StsRoute {
+    /// A route answering with `sts` for the users of `iam`.
+    pub fn new(sts: Sts, iam: Iam) -> StsRoute {
+        StsRoute { sts, iam }
+    }
+}
+
+/// The form parameters of one STS request.
+#[derive(Debug, Default)]
+struct Form {
+    pairs: Vec<(String, String)>,
+}
+
+impl Form {
+    fn parse(body: &[u8]) -> Result<Form, StsError> {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| StsError::InvalidParameterValue("body is not UTF-8".to_owned()))?;
+        let mut pairs = Vec::new();
+        for part in text.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            pairs.push((decode(k)?, decode(v)?));
+        }
+        Ok(Form { pairs })
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn decode(s: &str) -> Result<String, StsError> {
+    let plus = s.replace('+', " ");
+    urlencoding::decode(&plus)
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| {
+            StsError::InvalidParameterValue(
+                "form value is not valid percent-encoded UTF-8".to_owned(),
+            )
+        })
+}
+
+/// Whether the request is an STS form POST (`POST /`, form body or no content type).
+fn is_sts_request(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+    if method != Method::POST || uri.path() != "/" {
+        return false;
+    }
+    match headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        None => true,
+        Some(ct) => ct
+            .trim()
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded"),
+    }
+}
+
+/// The security token of a request: header, or query parameter of a presigned URL.
+pub fn security_token<'a>(
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
+) -> Option<std::borrow::Cow<'a, str>> {
+    if let Some(v) = headers.get("x-amz-security-token") {
+        return v.to_str().ok().map(std::borrow::Cow::Borrowed);
+    }
+    let query = uri.query()?;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        k.eq_ignore_ascii_case("X-Amz-Security-Token")
+            .then(|| urlencoding::decode(v).ok())
+            .flatten()
+    })
+}
+
+/// The caller, once its key and (for a temporary key) its token are checked.
+enum Verified {
+    User(std::sync::Arc<crate::iam::S3Identity>),
+    Session(super::Session),
+}
+
+impl StsRoute {
+    fn verify_caller(&self, req: &S3Request<Body>) -> Result<Verified, StsError> {
+        let Some(cred) = req.credentials.as_ref() else {
+            return Err(StsError::AccessDenied(
+                "the request must be signed (SigV4, service sts)".to_owned(),
+            ));
+        };
+        let token = security_token(&req.headers, &req.uri);
+        let ak = cred.access_key.as_str();
+        if is_temporary_access_key(ak) {
+            let token = token.ok_or(StsError::MissingToken)?;
+            return self
+                .sts
+                .verify(&token, ak, &self.iam)
+                .map(Verified::Session);
+        }
+        if token.is_some() {
+            return Err(StsError::UnexpectedToken);
+        }
+        self.iam
+            .s3_identity(ak)
+            .map(Verified::User)
+            .ok_or(StsError::InvalidClientTokenId)
+    }
+
+    fn dispatch(
+        &self,
+        req: &S3Request<Body>,
+        form: &Form,
+        request_id: &str,
+    ) -> Result<String, StsError> {
+        let action = form.get("Action").unwrap_or_default();
+        match action {
+            "AssumeRole" => {
+                let caller = self.verify_caller(req)?;
+                self.assume_role(caller, form, request_id)
+            }
+            "GetCallerIdentity" => {
+                let caller = self.verify_caller(req)?;
+                Ok(caller_identity(&caller, request_id))
+            }
+            "" => Err(StsError::InvalidAction("(missing Action)".to_owned())),
+            other => Err(StsError::InvalidAction(other.chars().take(64).collect())),
+        }
+    }
+
+    fn assume_role(
+        &self,
+        caller: Verified,
+        form: &Form,
+        request_id: &str,
+    ) -> Result<String, StsError> {
+        let parent = match caller {
+            Verified::User(identity) => identity,
+            Verified::Session(_) => {
+                return Err(StsError::AccessDenied(
+                    "temporary credentials cannot call AssumeRole (no chaining)".to_owned(),
+                ))
+            }
+        };
+        let duration = parse_duration(form.get("DurationSeconds"))?;
+        let session_name = form.get("RoleSessionName").unwrap_or(parent.name.as_str());
+        check_session_name(session_name)?;
+        let policy = form.get("Policy");
+        let creds = self.sts.assume_role(
+            &parent,
+            policy,
+            duration,
+            self.iam.options().policy_max_bytes,
+        )?;
+        tracing::info!(user = %parent.name, access_key = %creds.access_key_id, duration, "STS AssumeRole issued temporary credentials");
+        Ok(xml::assume_role_response(
+            &creds,
+            &parent.name,
+            session_name,
+            request_id,
+        ))
+    }
+}
+
+fn caller_identity(caller: &Verified, request_id: &str) -> String {
+    let who = match caller {
+        Verified::User(identity) => Caller::User(&identity.name),
+        Verified::Session(s) => Caller::Session {
+            parent: &s.parent.name,
+            access_key: &s.access_key,
+        },
+    };
+    xml::caller_identity_response(&who, request_id)
+}
+
+fn parse_duration(value: Option<&str>) -> Result<u64, StsError> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_DURATION_SECS);
+    };
+    let secs = value.trim().parse::<u64>().map_err(|_| {
+        StsError::InvalidParameterValue(format!(
+            "DurationSeconds {value:?} is not a whole number of seconds"
+        ))
+    })?;
+    super::check_duration(secs)?;
+    Ok(secs)
+}
+
+/// `RoleSessionName`: 2-64 characters of `[\w+=,.@-]`, as AWS requires.
+fn check_session_name(name: &str) -> Result<(), StsError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
+    if (2..=64).contains(&name.len()) && name.chars().all(ok_char) {
+        return Ok(());
+    }
+    Err(StsError::InvalidParameterValue(
+        "RoleSessionName must be 2-64 characters of [A-Za-z0-9_+=,.@-]".to_owned(),
+    ))
+}
+
+fn request_id() -> String {
+    let bytes: [u8; 8] = rand::random();
+    hex::encode_upper(bytes)
+}
+
+fn xml_response(status: StatusCode, body: String, request_id: &str) -> S3Response<Body> {
+    let mut resp = S3Response::with_status(Body::from(body), status);
+    resp.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+fn error_response(err: &StsError, request_id: &str) -> S3Response<Body> {
+    if err.http_status() >= 500 {
+        tracing::warn!(request_id, error = %err, "STS request failed");
+    } else {
+        tracing::info!(request_id, code = err.sts_code(), error = %err, "STS request refused");
+    }
+    let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    xml_response(status, xml::error_response(err, request_id), request_id)
+}
+
+async fn read_form(req: &mut S3Request<Body>) -> Result<Form, StsError> {
+    let body: Bytes = req
+        .input
+        .store_all_limited(MAX_FORM_BYTES)
+        .await
+        .map_err(|_| {
+            StsError::InvalidParameterValue(format!(
+                "request body is larger than {MAX_FORM_BYTES} bytes"
+            ))
+        })?;
+    let mut form = Form::parse(&body)?;
+    // STS also takes its parameters from the query string (GET-style query API).
+    if form.get("Action").is_none() {
+        if let Some(q) = req.uri.query() {
+            form = Form::parse(q.as_bytes())?;
+        }
+    }
+    Ok(form)
+}
+
+#[async_trait::async_trait]
+impl S3Route for StsRoute {
+    fn is_match(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        _: &mut http::Extensions,
+    ) -> bool {
+        is_sts_request(method, uri, headers)
+    }
+
+    /// Every check happens in `call`, so that refusals are STS `ErrorResponse`s.
+    async fn check_access(&self, _req: &mut S3Request<Body>) -> S3Result<()> {
+        Ok(())
+    }
+
+    async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let rid = request_id();
+        let result = match read_form(&mut req).await {
+            Ok(form) => self.dispatch(&req, &form, &rid),
+            Err(e) => Err(e),
+        };
+        Ok(match result {
+            Ok(xml) => xml_response(StatusCode::OK, xml, &rid),
+            Err(err) => error_response(&err, &rid),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_are_percent_and_plus_decoded() {
+        let f =
+            Form::parse(b"Action=AssumeRole&Policy=%7B%22a%22%3A+1%7D&Version=2011-06-15").unwrap();
+        assert_eq!(f.get("Action"), Some("AssumeRole"));
+        assert_eq!(f.get("Policy"), Some("{\"a\": 1}"));
+        assert_eq!(f.get("Missing"), None);
+    }
+
+    #[test_case::test_case(None, Ok(3600) ; "default is one hour")]
+    #[test_case::test_case(Some("900"), Ok(900) ; "fifteen minutes")]
+    #[test_case::test_case(Some("604800"), Ok(604_800) ; "one week")]
+    #[test_case::test_case(Some("899"), Err("InvalidParameterValue") ; "too short")]
+    #[test_case::test_case(Some("604801"), Err("InvalidParameterValue") ; "too long")]
+    #[test_case::test_case(Some("1h"), Err("InvalidParameterValue") ; "not a number")]
+    fn duration_seconds_is_checked(value: Option<&str>, expected: Result<u64, &str>) {
+        assert_eq!(parse_duration(value).map_err(|e| e.sts_code()), expected);
+    }
+
+    #[test]
+    fn only_post_to_root_with_a_form_is_sts() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        let root: Uri = "/".parse().unwrap();
+        assert!(is_sts_request(&Method::POST, &root, &h));
+        assert!(!is_sts_request(&Method::GET, &root, &h));
+        assert!(!is_sts_request(
+            &Method::POST,
+            &"/bucket".parse().unwrap(),
+            &h
+        ));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/form-data; boundary=x"),
+        );
+        assert!(!is_sts_request(&Method::POST, &root, &h));
+    }
+
+    #[test]
+    fn security_token_is_read_from_header_or_presigned_query() {
+        let mut h = HeaderMap::new();
+        let uri: Uri = "/b/k?X-Amz-Security-Token=a%2Bb.c&X-Amz-Signature=x"
+            .parse()
+            .unwrap();
+        assert_eq!(security_token(&h, &uri).as_deref(), Some("a+b.c"));
+        h.insert("x-amz-security-token", HeaderValue::from_static("hdr"));
+        assert_eq!(security_token(&h, &uri).as_deref(), Some("hdr"));
+        assert_eq!(
+            security_token(&HeaderMap::new(), &"/b/k".parse().unwrap()),
+            None
+        );
+    }
+
+    #[test_case::test_case("s", false ; "one character")]
+    #[test_case::test_case("my-session@x.y", true ; "allowed punctuation")]
+    #[test_case::test_case("has space", false ; "space")]
+    fn role_session_names_are_checked(name: &str, ok: bool) {
+        assert_eq!(check_session_name(name).is_ok(), ok);
+    }
+}
