@@ -20,7 +20,8 @@ pub fn init(level: &LogLevel) -> LogHandle {
     let (filter, handle) = reload::Layer::new(filter_for(level));
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A subscriber may already be installed (never in the binary); logging then goes there.
     let _ = tracing_subscriber::registry()
         .with(filter)
