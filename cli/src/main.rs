@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{bucket, policy, status, user, Failure};
+use commands::{bucket, policy, status, sts, user, Failure};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -64,6 +64,11 @@ enum S3Command {
         #[command(subcommand)]
         command: bucket::BucketCommand,
     },
+    /// STS temporary credentials
+    Sts {
+        #[command(subcommand)]
+        command: sts::StsCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,6 +95,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::S3 {
             command: S3Command::Bucket { command },
         } => bucket::run(&mut ctx, command),
+        Command::S3 {
+            command: S3Command::Sts { command },
+        } => sts::run(&mut ctx, command),
         Command::Status => status::run(&mut ctx),
     }
 }

@@ -4,6 +4,7 @@
 pub mod bucket;
 pub mod policy;
 pub mod status;
+pub mod sts;
 pub mod user;
 
 use std::io::Write;
