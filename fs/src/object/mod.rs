@@ -139,6 +139,34 @@ impl Staged {
     pub fn add_copied(&mut self, n: u64) {
         self.size += n;
     }
+
+    /// Appends `len` bytes of `src` from offset `off`. With `hash` the bytes go through the
+    /// MD5 (for a content whose ETag is its MD5); without, they are copied in the kernel
+    /// and the caller supplies the ETag.
+    pub fn copy_from(&mut self, src: &File, off: u64, len: u64, hash: bool) -> Result<()> {
+        if !hash {
+            sys::copy_range(
+                src.as_fd(),
+                i64::try_from(off).unwrap_or(i64::MAX),
+                self.file.as_fd(),
+                len,
+            )?;
+            self.size += len;
+            return Ok(());
+        }
+        let mut buf = vec![0u8; 1 << 20];
+        let (mut pos, end) = (off, off + len);
+        while pos < end {
+            let want = usize::try_from((end - pos).min(1 << 20)).unwrap_or(1 << 20);
+            let n = std::os::unix::fs::FileExt::read_at(src, &mut buf[..want], pos)?;
+            if n == 0 {
+                return Err(ObjectError::IncompleteBody.into());
+            }
+            self.write(&buf[..n])?;
+            pos += n as u64;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Staged {

@@ -1,0 +1,330 @@
+//! Glue from s3s to IAM and the policy engine: `WekaAuth` (secret lookup for SigV4) and
+//! `WekaAccess` (per-request authorization).
+//!
+//! Invariants:
+//! - Both go through one credentials resolver, `Resolver::resolve`, so adding a kind of
+//!   credential (STS session tokens) is one change in one place.
+//! - Every request is decided here before its handler runs, except DeleteObjects, which is
+//!   decided per key by the handler with the `Authz` left in the request extensions.
+//! - The caller (name, POSIX uid/gid) is put into the request extensions as `Caller`; the
+//!   handlers use it for ownership. Secrets are never logged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::dto::{CopySource, ListObjectVersionsInput, ListObjectsInput, ListObjectsV2Input};
+use s3s::path::S3Path;
+use s3s::{s3_error, S3Request, S3Result};
+
+use crate::iam::{Iam, S3Identity};
+use crate::policy::{self, Decision, Policy, RequestContext};
+
+/// Who is making a request, as the handlers need it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user name, `None` for anonymous requests.
+    pub name: Option<String>,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Connection facts the server puts into each request's extensions, and a slot the
+/// access check fills in for the access log and metrics.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub secure: bool,
+    pub seen: Arc<std::sync::Mutex<Seen>>,
+}
+
+/// What the access check learnt about a request (operation, target, user).
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    pub op: String,
+    pub bucket: String,
+    pub key: String,
+    pub user: Option<String>,
+}
+
+/// The resolved credentials of a request, kept in extensions for per-key checks.
+#[derive(Clone)]
+pub struct Authz {
+    identity: Option<Arc<S3Identity>>,
+    session: Option<Arc<Policy>>,
+    ctx: RequestContext,
+    iam: Iam,
+}
+
+impl Authz {
+    /// Decides `op` on `bucket`/`key` for this caller.
+    pub fn decide(
+        &self,
+        op: &str,
+        bucket: &str,
+        key: Option<&str>,
+        copy_source: Option<(&str, &str)>,
+        ctx: &RequestContext,
+    ) -> Decision {
+        let reqs = policy::ops::requirements(op, bucket, key, copy_source);
+        let identity = self.identity.as_ref().and_then(|i| i.policy.as_deref());
+        let iam = &self.iam;
+        policy::authorize_all(
+            identity,
+            self.session.as_deref(),
+            |b| iam.bucket_policy(b),
+            self.identity.is_none(),
+            &reqs,
+            ctx,
+        )
+    }
+
+    /// Decides with the request's base context.
+    pub fn allows(&self, op: &str, bucket: &str, key: Option<&str>) -> bool {
+        self.decide(op, bucket, key, None, &self.ctx).is_allowed()
+    }
+}
+
+/// What a set of credentials resolves to.
+pub struct Resolved {
+    pub secret: String,
+    pub identity: Arc<S3Identity>,
+    /// The session policy of temporary credentials.
+    pub session: Option<Arc<Policy>>,
+}
+
+/// Looks up credentials; shared by `WekaAuth` and `WekaAccess`.
+#[derive(Clone)]
+pub struct Resolver {
+    iam: Iam,
+}
+
+impl Resolver {
+    /// A resolver over the IAM store.
+    pub fn new(iam: Iam) -> Resolver {
+        Resolver { iam }
+    }
+
+    /// The secret and identity for `access_key`, or `None` if unknown.
+    pub fn resolve(&self, access_key: &str) -> Option<Resolved> {
+        let identity = self.iam.s3_identity(access_key)?;
+        Some(Resolved {
+            secret: identity.secret.expose().to_owned(),
+            identity,
+            session: None,
+        })
+    }
+}
+
+/// SigV4 secret lookup.
+pub struct WekaAuth {
+    resolver: Resolver,
+}
+
+impl WekaAuth {
+    pub fn new(resolver: Resolver) -> WekaAuth {
+        WekaAuth { resolver }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Auth for WekaAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match self.resolver.resolve(access_key) {
+            Some(r) => Ok(SecretKey::from(r.secret)),
+            None => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS access key Id you provided does not exist in our records."
+            )),
+        }
+    }
+}
+
+/// Per-request authorization.
+pub struct WekaAccess {
+    resolver: Resolver,
+    anonymous_uid: u32,
+    anonymous_gid: u32,
+}
+
+impl WekaAccess {
+    pub fn new(resolver: Resolver, anonymous_uid: u32, anonymous_gid: u32) -> WekaAccess {
+        WekaAccess {
+            resolver,
+            anonymous_uid,
+            anonymous_gid,
+        }
+    }
+}
+
+/// Operations decided in per-operation hooks (they need the parsed input).
+const DEFERRED: &[&str] = &[
+    "ListObjects",
+    "ListObjectsV2",
+    "ListObjectVersions",
+    "DeleteObjects",
+];
+
+fn base_context(cx: &mut S3AccessContext<'_>, identity: Option<&S3Identity>) -> RequestContext {
+    let mut ctx = RequestContext::new(time::OffsetDateTime::now_utc());
+    if let Some(peer) = cx.extensions_mut().get::<Peer>() {
+        ctx.source_ip = Some(peer.addr.ip());
+        ctx.secure = peer.secure;
+    }
+    if let Some(id) = identity {
+        ctx.username = Some(id.name.clone());
+        ctx.userid = Some(id.name.clone());
+    }
+    if let Some(v) = cx
+        .headers()
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+    {
+        ctx.set("s3:x-amz-content-sha256", vec![v.to_owned()]);
+    }
+    ctx
+}
+
+fn copy_source(cx: &S3AccessContext<'_>) -> Option<(String, String)> {
+    let raw = cx.headers().get("x-amz-copy-source")?.to_str().ok()?;
+    match CopySource::parse(raw).ok()? {
+        CopySource::Bucket { bucket, key, .. } => Some((bucket.to_string(), key.to_string())),
+        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => None,
+    }
+}
+
+fn denied() -> s3s::S3Error {
+    s3_error!(AccessDenied, "Access Denied")
+}
+
+fn authz_of<T>(req: &S3Request<T>) -> S3Result<Authz> {
+    req.extensions.get::<Authz>().cloned().ok_or_else(denied)
+}
+
+fn check_list(
+    authz: &Authz,
+    op: &str,
+    bucket: &str,
+    prefix: Option<&str>,
+    delimiter: Option<&str>,
+    max_keys: Option<i32>,
+) -> S3Result<()> {
+    let ctx = authz
+        .ctx
+        .clone()
+        .with_list_params(prefix, delimiter, max_keys.map(i64::from));
+    match authz.decide(op, bucket, None, None, &ctx) {
+        Decision::Allow => Ok(()),
+        Decision::Deny { .. } => Err(denied()),
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Access for WekaAccess {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let resolved = cx
+            .credentials()
+            .and_then(|c| self.resolver.resolve(&c.access_key));
+        if cx.credentials().is_some() && resolved.is_none() {
+            return Err(s3_error!(InvalidAccessKeyId));
+        }
+        let identity = resolved.as_ref().map(|r| r.identity.clone());
+        let caller = match &identity {
+            Some(id) => Caller {
+                name: Some(id.name.clone()),
+                uid: id.posix_uid,
+                gid: id.posix_gid,
+            },
+            None => Caller {
+                name: None,
+                uid: self.anonymous_uid,
+                gid: self.anonymous_gid,
+            },
+        };
+        let ctx = base_context(cx, identity.as_deref());
+        let authz = Authz {
+            identity,
+            session: resolved.and_then(|r| r.session),
+            ctx,
+            iam: self.resolver.iam.clone(),
+        };
+        let op = cx.s3_op().name().to_owned();
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Root => (String::new(), None),
+            S3Path::Bucket { bucket } => (bucket.to_string(), None),
+            S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
+        };
+        if let Some(peer) = cx.extensions_mut().get::<Peer>() {
+            let mut seen = peer
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *seen = Seen {
+                op: op.clone(),
+                bucket: bucket.clone(),
+                key: key.clone().unwrap_or_default(),
+                user: caller.name.clone(),
+            };
+        }
+        cx.extensions_mut().insert(caller);
+        cx.extensions_mut().insert(authz.clone());
+        if DEFERRED.contains(&op.as_str()) {
+            return Ok(());
+        }
+        if !policy::ops::operations().any(|o| o == op) {
+            // Not an operation we serve: let s3s answer NotImplemented quickly, but never
+            // tell an anonymous caller more than AccessDenied.
+            return if authz.identity.is_some() {
+                Ok(())
+            } else {
+                Err(denied())
+            };
+        }
+        let src = copy_source(cx);
+        let src_ref = src.as_ref().map(|(b, k)| (b.as_str(), k.as_str()));
+        match authz.decide(&op, &bucket, key.as_deref(), src_ref, &authz.ctx) {
+            Decision::Allow => Ok(()),
+            Decision::Deny { .. } => Err(denied()),
+        }
+    }
+
+    async fn list_objects(&self, req: &mut S3Request<ListObjectsInput>) -> S3Result<()> {
+        let i = &req.input;
+        check_list(
+            &authz_of(req)?,
+            "ListObjects",
+            &i.bucket,
+            i.prefix.as_deref(),
+            i.delimiter.as_deref(),
+            i.max_keys,
+        )
+    }
+
+    async fn list_objects_v2(&self, req: &mut S3Request<ListObjectsV2Input>) -> S3Result<()> {
+        let i = &req.input;
+        check_list(
+            &authz_of(req)?,
+            "ListObjectsV2",
+            &i.bucket,
+            i.prefix.as_deref(),
+            i.delimiter.as_deref(),
+            i.max_keys,
+        )
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: &mut S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<()> {
+        let i = &req.input;
+        check_list(
+            &authz_of(req)?,
+            "ListObjectVersions",
+            &i.bucket,
+            i.prefix.as_deref(),
+            i.delimiter.as_deref(),
+            i.max_keys,
+        )
+    }
+}

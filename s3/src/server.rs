@@ -1,0 +1,304 @@
+//! The S3 listener: hyper 1 over tokio serving the s3s service, path-style and
+//! virtual-host-style, optional TLS, one request id and tracing span per request, an
+//! `Observer` hook for the access log and metrics, and graceful shutdown.
+//!
+//! Invariants: every response carries `x-amz-request-id`; the observer is called exactly
+//! once per request that produced a response; on shutdown the listener stops accepting and
+//! in-flight requests get `SHUTDOWN_GRACE` to finish. Request bodies that stall are cut by
+//! the handlers (`api::BODY_STALL`); slow headers by hyper's header timeout.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use tracing::Instrument;
+use weka_fs::object::ObjectView;
+
+use crate::api::Gateway;
+use crate::auth::{Peer, Resolver, Seen, WekaAccess, WekaAuth};
+use crate::error::{Error, Result};
+use crate::iam::Iam;
+
+/// In-flight requests get this long to finish after shutdown is requested.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// A client must send its request headers within this time.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings of the S3 service.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// Domains for virtual-host-style addressing (`<bucket>.<domain>`).
+    pub virtual_host_domains: Vec<String>,
+    /// The region reported to clients (GetBucketLocation).
+    pub region: String,
+    /// Owner of what anonymous requests create.
+    pub anonymous_uid: u32,
+    pub anonymous_gid: u32,
+    /// PEM certificate chain and private key, for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            virtual_host_domains: Vec::new(),
+            region: "us-east-1".into(),
+            anonymous_uid: 65534,
+            anonymous_gid: 65534,
+            tls: None,
+        }
+    }
+}
+
+/// One finished request, as the access log and metrics see it.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub request_id: String,
+    pub remote: SocketAddr,
+    /// The user name, or `"anonymous"`.
+    pub user: String,
+    /// The AWS operation name (`GetObject`), or `"-"` when the request was not routed.
+    pub op: String,
+    pub bucket: String,
+    pub key: String,
+    pub status: u16,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration: Duration,
+}
+
+/// Called once per request, after the response headers are ready.
+pub trait Observer: Send + Sync + 'static {
+    fn observe(&self, record: &RequestRecord);
+}
+
+/// The S3 server, ready to serve a listener.
+pub struct S3Server {
+    service: S3Service,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl S3Server {
+    /// Builds the service over `view` with IAM authentication and authorization.
+    pub fn new(cfg: S3Config, view: Arc<ObjectView>, iam: Iam) -> Result<S3Server> {
+        let mut builder = S3ServiceBuilder::new(Gateway::new(view, cfg.region.clone()));
+        let resolver = Resolver::new(iam);
+        builder.set_auth(WekaAuth::new(resolver.clone()));
+        builder.set_access(WekaAccess::new(
+            resolver,
+            cfg.anonymous_uid,
+            cfg.anonymous_gid,
+        ));
+        if !cfg.virtual_host_domains.is_empty() {
+            let host = s3s::host::MultiDomain::new(&cfg.virtual_host_domains)
+                .map_err(|e| Error::InvalidArgument(format!("virtual host domains: {e}")))?;
+            builder.set_host(host);
+        }
+        let tls = cfg
+            .tls
+            .as_ref()
+            .map(|(cert, key)| tls_acceptor(cert, key))
+            .transpose()?;
+        Ok(S3Server {
+            service: builder.build(),
+            tls,
+            observer: None,
+        })
+    }
+
+    /// Replaces the s3s service (for example to add the STS route); see `builder`.
+    pub fn with_service(mut self, service: S3Service) -> S3Server {
+        self.service = service;
+        self
+    }
+
+    /// Installs the per-request observer (access log, metrics).
+    pub fn set_observer(&mut self, observer: Arc<dyn Observer>) {
+        self.observer = Some(observer);
+    }
+
+    /// Serves `listener` until `shutdown` completes, then drains in-flight requests for at
+    /// most `SHUTDOWN_GRACE`.
+    pub fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let shared = Arc::new(self);
+        async move {
+            let graceful = GracefulShutdown::new();
+            let mut shutdown = std::pin::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, peer)) => shared.clone().connection(stream, peer, &graceful),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    },
+                }
+            }
+            drop(listener);
+            if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "in-flight S3 requests did not finish within the shutdown grace period"
+                );
+            }
+            Ok(())
+        }
+    }
+
+    fn connection(
+        self: Arc<Self>,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        graceful: &GracefulShutdown,
+    ) {
+        let _ = stream.set_nodelay(true); // latency only; failure changes nothing else
+        let secure = self.tls.is_some();
+        let this = self.clone();
+        let svc = hyper::service::service_fn(move |req| this.clone().handle(req, peer, secure));
+        let mut builder = ConnBuilder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        match &self.tls {
+            None => {
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .into_owned();
+                let fut = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = fut.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let conn = builder
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        mut req: http::Request<hyper::body::Incoming>,
+        remote: SocketAddr,
+        secure: bool,
+    ) -> std::result::Result<http::Response<s3s::Body>, std::convert::Infallible> {
+        let started = Instant::now();
+        let request_id = hex::encode_upper(rand::random::<[u8; 8]>());
+        let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+        req.extensions_mut().insert(Peer {
+            addr: remote,
+            secure,
+            seen: seen.clone(),
+        });
+        let bytes_in = content_length(req.headers());
+        let span = tracing::info_span!("s3", req_id = %request_id, op = tracing::field::Empty, bucket = tracing::field::Empty, key = tracing::field::Empty, access_key = tracing::field::Empty, status = tracing::field::Empty);
+        let mut resp = match self
+            .service
+            .call(req.map(s3s::Body::from))
+            .instrument(span.clone())
+            .await
+        {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::warn!(parent: &span, error = ?e, "s3 service failed");
+                let mut r = http::Response::new(s3s::Body::empty());
+                *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                r
+            }
+        };
+        if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-amz-request-id", v);
+        }
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        span.record("op", seen.op.as_str())
+            .record("bucket", seen.bucket.as_str())
+            .record("key", seen.key.as_str())
+            .record("status", resp.status().as_u16());
+        if let Some(user) = &seen.user {
+            span.record("access_key", user.as_str());
+        }
+        if let Some(obs) = &self.observer {
+            obs.observe(&RequestRecord {
+                request_id,
+                remote,
+                user: seen.user.clone().unwrap_or_else(|| "anonymous".into()),
+                op: if seen.op.is_empty() {
+                    "-".into()
+                } else {
+                    seen.op
+                },
+                bucket: seen.bucket,
+                key: seen.key,
+                status: resp.status().as_u16(),
+                bytes_in,
+                bytes_out: content_length(resp.headers()),
+                duration: started.elapsed(),
+            });
+        }
+        Ok(resp)
+    }
+}
+
+fn content_length(h: &http::HeaderMap) -> u64 {
+    h.get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| Error::InvalidArgument(format!("{}: {e}", p.display())))
+    };
+    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", cert.display())))?;
+    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
+        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", key.display())))?
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!("{}: no private key found", key.display()))
+        })?;
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::InvalidArgument(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| Error::InvalidArgument(format!("TLS certificate: {e}")))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
