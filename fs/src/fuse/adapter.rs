@@ -1,0 +1,811 @@
+//! The `fuser::Filesystem` implementation: converts arguments, makes one engine call,
+//! converts the result into a reply.
+//!
+//! Cheap, non-blocking requests (lookup, forget, getattr, access, statfs) are answered on
+//! the session thread; everything that may block on the disk runs on the worker pool.
+//! `reply_error` is the one place that logs and counts an error.
+//!
+//! Kernel passthrough: when the kernel accepted `FUSE_PASSTHROUGH`, `open` registers the
+//! handle's backing descriptor and the kernel then reads and writes the backing file
+//! itself. fuser 0.16 cannot answer `create` with a backing file, and an inode cannot be
+//! open both cached and passthrough at once (the kernel says ETXTBSY), so with passthrough
+//! `create` answers ENOSYS once and the kernel falls back to `mknod` + `open` for good.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    consts, BackingId, FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+};
+
+use super::pool::Pool;
+use super::stats::{FuseStats, Op};
+use crate::error::Error;
+use crate::root::Ino;
+use crate::sync::{lock, Arc, Mutex};
+use crate::tree::{Attr, Caller, FileKind, SetAttr, TimeSet, Tree};
+use std::sync::Condvar;
+
+/// How long the kernel may cache entries and attributes. Changes made through S3 are
+/// pushed to the kernel by invalidation, so this only bounds staleness for changes made
+/// to the backing directory behind the daemon's back.
+const TTL: Duration = Duration::from_secs(1);
+
+/// Set once the kernel's INIT has been answered.
+#[derive(Default)]
+pub(crate) struct InitSignal {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl InitSignal {
+    fn set(&self) {
+        *lock(&self.done) = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits up to `timeout` for INIT; true if it happened.
+    pub(crate) fn wait(&self, timeout: Duration) -> bool {
+        let guard = lock(&self.done);
+        match self.cv.wait_timeout_while(guard, timeout, |done| !*done) {
+            Ok((done, _)) => *done,
+            Err(poisoned) => *poisoned.into_inner().0,
+        }
+    }
+}
+
+/// State shared between the adapter and the `Mounted` handle.
+pub(crate) struct Shared {
+    pub(crate) stats: Arc<FuseStats>,
+    pub(crate) passthrough: AtomicBool,
+    pub(crate) init: InitSignal,
+}
+
+pub(crate) struct Adapter {
+    tree: Arc<Tree>,
+    pool: Pool,
+    shared: Arc<Shared>,
+    want_passthrough: bool,
+    backing: Arc<Mutex<HashMap<u64, BackingId>>>,
+}
+
+impl Adapter {
+    pub(crate) fn new(
+        tree: Arc<Tree>,
+        threads: usize,
+        want_passthrough: bool,
+        shared: Arc<Shared>,
+    ) -> Adapter {
+        Adapter {
+            tree,
+            pool: Pool::new(threads),
+            shared,
+            want_passthrough,
+            backing: Arc::default(),
+        }
+    }
+
+    /// What a worker needs: the engine and the stats.
+    fn ctx(&self, op: Op) -> Ctx {
+        self.shared.stats.call(op);
+        Ctx {
+            tree: self.tree.clone(),
+            stats: self.shared.stats.clone(),
+            op,
+        }
+    }
+}
+
+/// Engine and stats for one request, movable to a worker.
+struct Ctx {
+    tree: Arc<Tree>,
+    stats: Arc<FuseStats>,
+    op: Op,
+}
+
+impl Ctx {
+    fn fail(&self, reply: impl ErrorReply, err: Error) {
+        reply_error(&self.stats, self.op, reply, err);
+    }
+
+    fn empty(&self, reply: ReplyEmpty, result: crate::Result<()>) {
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => self.fail(reply, e),
+        }
+    }
+
+    fn entry(&self, reply: ReplyEntry, result: crate::Result<Attr>) {
+        match result {
+            Ok(attr) => reply.entry(&TTL, &file_attr(&attr), 0),
+            Err(e) => self.fail(reply, e),
+        }
+    }
+}
+
+/// The reply types, as far as errors go.
+trait ErrorReply {
+    fn error(self, errno: i32);
+}
+
+macro_rules! error_reply {
+    ($($t:ty),*) => {$(
+        impl ErrorReply for $t {
+            fn error(self, errno: i32) {
+                <$t>::error(self, errno)
+            }
+        }
+    )*};
+}
+
+error_reply!(
+    ReplyAttr,
+    ReplyCreate,
+    ReplyData,
+    ReplyDirectory,
+    ReplyDirectoryPlus,
+    ReplyEmpty,
+    ReplyEntry,
+    ReplyLseek,
+    ReplyOpen,
+    ReplyStatfs,
+    ReplyWrite,
+    ReplyXattr
+);
+
+/// The one place that logs and counts a failed request.
+fn reply_error(stats: &FuseStats, op: Op, reply: impl ErrorReply, err: Error) {
+    let errno = err.errno();
+    stats.error(op);
+    match errno {
+        libc::ENOENT
+        | libc::EEXIST
+        | libc::ENOTEMPTY
+        | libc::ENOTDIR
+        | libc::EISDIR
+        | libc::EACCES
+        | libc::EPERM
+        | libc::ENODATA
+        | libc::ENAMETOOLONG
+        | libc::ERANGE
+        | libc::EXDEV
+        | libc::ENOSYS
+        | libc::EINVAL => {
+            tracing::debug!(op = op.name(), errno, error = %err, "request refused");
+        }
+        _ => tracing::warn!(op = op.name(), errno, error = %err, "request failed"),
+    }
+    reply.error(errno);
+}
+
+fn file_type(kind: FileKind) -> FileType {
+    match kind {
+        FileKind::Regular => FileType::RegularFile,
+        FileKind::Directory => FileType::Directory,
+        FileKind::Symlink => FileType::Symlink,
+        FileKind::Fifo => FileType::NamedPipe,
+        FileKind::CharDevice => FileType::CharDevice,
+        FileKind::BlockDevice => FileType::BlockDevice,
+        FileKind::Socket => FileType::Socket,
+    }
+}
+
+/// The FUSE form of engine attributes.
+pub(crate) fn file_attr(a: &Attr) -> FileAttr {
+    FileAttr {
+        ino: a.ino.0,
+        size: a.size,
+        blocks: a.blocks,
+        atime: a.atime,
+        mtime: a.mtime,
+        ctime: a.ctime,
+        crtime: a.ctime,
+        kind: file_type(a.kind),
+        perm: a.perm,
+        nlink: a.nlink,
+        uid: a.uid,
+        gid: a.gid,
+        rdev: a.rdev,
+        blksize: a.blksize,
+        flags: 0,
+    }
+}
+
+fn time_set(t: Option<TimeOrNow>) -> Option<TimeSet> {
+    t.map(|t| match t {
+        TimeOrNow::Now => TimeSet::Now,
+        TimeOrNow::SpecificTime(at) => TimeSet::At(at),
+    })
+}
+
+fn caller(req: &Request<'_>) -> Caller {
+    Caller {
+        uid: req.uid(),
+        gid: req.gid(),
+    }
+}
+
+impl Filesystem for Adapter {
+    fn init(&mut self, _req: &Request<'_>, config: &mut KernelConfig) -> Result<(), libc::c_int> {
+        let wanted = consts::FUSE_DO_READDIRPLUS
+            | consts::FUSE_READDIRPLUS_AUTO
+            | consts::FUSE_PARALLEL_DIROPS
+            | consts::FUSE_ASYNC_READ
+            | consts::FUSE_BIG_WRITES;
+        for cap in [wanted, consts::FUSE_MAX_PAGES] {
+            // A capability this kernel lacks is simply not used.
+            let _ = config.add_capabilities(cap);
+        }
+        if self.want_passthrough {
+            let ok = config.add_capabilities(consts::FUSE_PASSTHROUGH).is_ok()
+                && config.set_max_stack_depth(1).is_ok();
+            self.shared.passthrough.store(ok, Ordering::Relaxed);
+        }
+        self.shared.init.set();
+        Ok(())
+    }
+
+    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+        let ctx = self.ctx(Op::Lookup);
+        ctx.entry(reply, ctx.tree.lookup(Ino(parent), name));
+    }
+
+    fn forget(&mut self, _req: &Request<'_>, ino: u64, nlookup: u64) {
+        self.shared.stats.call(Op::Forget);
+        self.tree.forget(Ino(ino), nlookup);
+    }
+
+    fn batch_forget(&mut self, _req: &Request<'_>, nodes: &[fuser::fuse_forget_one]) {
+        for node in nodes {
+            self.shared.stats.call(Op::Forget);
+            self.tree.forget(Ino(node.nodeid), node.nlookup);
+        }
+    }
+
+    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        let ctx = self.ctx(Op::Getattr);
+        match ctx.tree.getattr(Ino(ino)) {
+            Ok(attr) => reply.attr(&TTL, &file_attr(&attr)),
+            Err(e) => ctx.fail(reply, e),
+        }
+    }
+
+    fn setattr(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<u64>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<u32>,
+        reply: ReplyAttr,
+    ) {
+        let ctx = self.ctx(Op::Setattr);
+        let set = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime: time_set(atime),
+            mtime: time_set(mtime),
+        };
+        self.pool
+            .spawn(move || match ctx.tree.setattr(Ino(ino), fh, &set) {
+                Ok(attr) => reply.attr(&TTL, &file_attr(&attr)),
+                Err(e) => ctx.fail(reply, e),
+            });
+    }
+
+    fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
+        let ctx = self.ctx(Op::Readlink);
+        match ctx.tree.readlink(Ino(ino)) {
+            Ok(target) => reply.data(std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str())),
+            Err(e) => ctx.fail(reply, e),
+        }
+    }
+
+    fn mknod(
+        &mut self,
+        req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let (ctx, who, name) = (self.ctx(Op::Mknod), caller(req), name.to_owned());
+        self.pool
+            .spawn(move || ctx.entry(reply, ctx.tree.mknod(Ino(parent), &name, mode, rdev, who)));
+    }
+
+    fn mkdir(
+        &mut self,
+        req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let (ctx, who, name) = (self.ctx(Op::Mkdir), caller(req), name.to_owned());
+        self.pool
+            .spawn(move || ctx.entry(reply, ctx.tree.mkdir(Ino(parent), &name, mode, who)));
+    }
+
+    fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        let (ctx, name) = (self.ctx(Op::Unlink), name.to_owned());
+        self.pool
+            .spawn(move || ctx.empty(reply, ctx.tree.unlink(Ino(parent), &name)));
+    }
+
+    fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        let (ctx, name) = (self.ctx(Op::Rmdir), name.to_owned());
+        self.pool
+            .spawn(move || ctx.empty(reply, ctx.tree.rmdir(Ino(parent), &name)));
+    }
+
+    fn symlink(
+        &mut self,
+        req: &Request<'_>,
+        parent: u64,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let (ctx, who, name, target) = (
+            self.ctx(Op::Symlink),
+            caller(req),
+            link_name.to_owned(),
+            target.to_owned(),
+        );
+        self.pool
+            .spawn(move || ctx.entry(reply, ctx.tree.symlink(Ino(parent), &name, &target, who)));
+    }
+
+    fn rename(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        newparent: u64,
+        newname: &OsStr,
+        flags: u32,
+        reply: ReplyEmpty,
+    ) {
+        let (ctx, name, newname) = (self.ctx(Op::Rename), name.to_owned(), newname.to_owned());
+        self.pool.spawn(move || {
+            ctx.empty(
+                reply,
+                ctx.tree
+                    .rename(Ino(parent), &name, Ino(newparent), &newname, flags),
+            )
+        });
+    }
+
+    fn link(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        newparent: u64,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let (ctx, newname) = (self.ctx(Op::Link), newname.to_owned());
+        self.pool
+            .spawn(move || ctx.entry(reply, ctx.tree.link(Ino(ino), Ino(newparent), &newname)));
+    }
+
+    fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
+        let ctx = self.ctx(Op::Open);
+        let passthrough = self.shared.passthrough.load(Ordering::Relaxed);
+        let backing = self.backing.clone();
+        self.pool
+            .spawn(move || match ctx.tree.open(Ino(ino), flags) {
+                Ok(fh) if passthrough => open_passthrough(&ctx, &backing, fh, reply),
+                Ok(fh) => {
+                    ctx.stats.file_opened(None);
+                    reply.opened(fh, 0);
+                }
+                Err(e) => ctx.fail(reply, e),
+            });
+    }
+
+    fn read(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        offset: i64,
+        size: u32,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        reply: ReplyData,
+    ) {
+        let ctx = self.ctx(Op::Read);
+        self.pool.spawn(
+            move || match ctx.tree.read(fh, offset.max(0) as u64, size) {
+                Ok(data) => {
+                    ctx.stats.read_bytes(data.len());
+                    reply.data(&data);
+                }
+                Err(e) => ctx.fail(reply, e),
+            },
+        );
+    }
+
+    fn write(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        offset: i64,
+        data: &[u8],
+        _write_flags: u32,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        reply: ReplyWrite,
+    ) {
+        let (ctx, data) = (self.ctx(Op::Write), data.to_vec());
+        self.pool.spawn(
+            move || match ctx.tree.write(fh, offset.max(0) as u64, &data) {
+                Ok(n) => {
+                    ctx.stats.wrote_bytes(n);
+                    reply.written(n as u32);
+                }
+                Err(e) => ctx.fail(reply, e),
+            },
+        );
+    }
+
+    fn flush(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        _lock_owner: u64,
+        reply: ReplyEmpty,
+    ) {
+        let ctx = self.ctx(Op::Flush);
+        ctx.empty(reply, ctx.tree.flush(fh));
+    }
+
+    fn release(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let ctx = self.ctx(Op::Release);
+        let backing = self.backing.clone();
+        self.pool.spawn(move || {
+            // The backing id must outlive the kernel's use of it: drop it only now.
+            lock(&backing).remove(&fh);
+            ctx.stats.file_closed();
+            ctx.empty(reply, ctx.tree.release(fh));
+        });
+    }
+
+    fn fsync(&mut self, _req: &Request<'_>, _ino: u64, fh: u64, datasync: bool, reply: ReplyEmpty) {
+        let ctx = self.ctx(Op::Fsync);
+        self.pool
+            .spawn(move || ctx.empty(reply, ctx.tree.fsync(fh, datasync)));
+    }
+
+    fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        let ctx = self.ctx(Op::Opendir);
+        self.pool.spawn(move || match ctx.tree.opendir(Ino(ino)) {
+            Ok(fh) => {
+                ctx.stats.dir_opened();
+                reply.opened(fh, 0);
+            }
+            Err(e) => ctx.fail(reply, e),
+        });
+    }
+
+    fn readdir(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        offset: i64,
+        mut reply: ReplyDirectory,
+    ) {
+        let ctx = self.ctx(Op::Readdir);
+        self.pool.spawn(move || {
+            let result = ctx.tree.readdir(fh, offset, |e| {
+                reply.add(e.ino.0, e.next, file_type(e.kind), &e.name)
+            });
+            match result {
+                Ok(()) => reply.ok(),
+                Err(e) => ctx.fail(reply, e),
+            }
+        });
+    }
+
+    fn readdirplus(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        fh: u64,
+        offset: i64,
+        reply: ReplyDirectoryPlus,
+    ) {
+        let ctx = self.ctx(Op::Readdirplus);
+        self.pool
+            .spawn(move || readdirplus(&ctx, Ino(ino), fh, offset, reply));
+    }
+
+    fn releasedir(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        _flags: i32,
+        reply: ReplyEmpty,
+    ) {
+        let ctx = self.ctx(Op::Releasedir);
+        ctx.stats.dir_closed();
+        ctx.empty(reply, ctx.tree.releasedir(fh));
+    }
+
+    fn fsyncdir(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let ctx = self.ctx(Op::Fsyncdir);
+        self.pool
+            .spawn(move || ctx.empty(reply, ctx.tree.fsyncdir(fh, datasync)));
+    }
+
+    fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
+        let ctx = self.ctx(Op::Statfs);
+        match ctx.tree.statfs() {
+            Ok(s) => reply.statfs(
+                s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
+            ),
+            Err(e) => ctx.fail(reply, e),
+        }
+    }
+
+    fn setxattr(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let ctx = self.ctx(Op::Setxattr);
+        ctx.empty(reply, ctx.tree.setxattr(Ino(ino), name, value, flags));
+    }
+
+    fn getxattr(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        name: &OsStr,
+        size: u32,
+        reply: ReplyXattr,
+    ) {
+        let ctx = self.ctx(Op::Getxattr);
+        match ctx.tree.getxattr(Ino(ino), name, size) {
+            Ok(value) if size == 0 => reply.size(value.len() as u32),
+            Ok(value) => reply.data(&value),
+            Err(e) => ctx.fail(reply, e),
+        }
+    }
+
+    fn listxattr(&mut self, _req: &Request<'_>, ino: u64, size: u32, reply: ReplyXattr) {
+        let ctx = self.ctx(Op::Listxattr);
+        match ctx.tree.listxattr(Ino(ino)) {
+            Ok(list) if size == 0 => reply.size(list.len() as u32),
+            Ok(list) if list.len() > size as usize => {
+                ctx.fail(reply, Error::from_errno(libc::ERANGE))
+            }
+            Ok(list) => reply.data(&list),
+            Err(e) => ctx.fail(reply, e),
+        }
+    }
+
+    fn removexattr(&mut self, _req: &Request<'_>, ino: u64, name: &OsStr, reply: ReplyEmpty) {
+        let ctx = self.ctx(Op::Removexattr);
+        ctx.empty(reply, ctx.tree.removexattr(Ino(ino), name));
+    }
+
+    fn access(&mut self, _req: &Request<'_>, ino: u64, mask: i32, reply: ReplyEmpty) {
+        let ctx = self.ctx(Op::Access);
+        ctx.empty(reply, ctx.tree.access(Ino(ino), mask));
+    }
+
+    fn create(
+        &mut self,
+        req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let ctx = self.ctx(Op::Create);
+        if self.shared.passthrough.load(Ordering::Relaxed) {
+            // See the module docs: the kernel then uses mknod + open, and open can pass through.
+            reply.error(libc::ENOSYS);
+            return;
+        }
+        let (who, name) = (caller(req), name.to_owned());
+        self.pool.spawn(
+            move || match ctx.tree.create(Ino(parent), &name, mode, flags, who) {
+                Ok((attr, fh)) => {
+                    ctx.stats.file_opened(None);
+                    reply.created(&TTL, &file_attr(&attr), 0, fh, 0);
+                }
+                Err(e) => ctx.fail(reply, e),
+            },
+        );
+    }
+
+    fn fallocate(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        offset: i64,
+        length: i64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let ctx = self.ctx(Op::Fallocate);
+        self.pool.spawn(move || {
+            let result = ctx
+                .tree
+                .fallocate(fh, offset.max(0) as u64, length.max(0) as u64, mode);
+            ctx.empty(reply, result);
+        });
+    }
+
+    fn lseek(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let ctx = self.ctx(Op::Lseek);
+        self.pool
+            .spawn(move || match ctx.tree.lseek(fh, offset, whence) {
+                Ok(at) => reply.offset(at),
+                Err(e) => ctx.fail(reply, e),
+            });
+    }
+
+    fn copy_file_range(
+        &mut self,
+        _req: &Request<'_>,
+        _ino_in: u64,
+        fh_in: u64,
+        offset_in: i64,
+        _ino_out: u64,
+        fh_out: u64,
+        offset_out: i64,
+        len: u64,
+        _flags: u32,
+        reply: ReplyWrite,
+    ) {
+        let ctx = self.ctx(Op::CopyFileRange);
+        self.pool.spawn(move || {
+            let result = ctx.tree.copy_file_range(
+                fh_in,
+                offset_in.max(0) as u64,
+                fh_out,
+                offset_out.max(0) as u64,
+                len,
+            );
+            match result {
+                Ok(n) => reply.written(n.min(u32::MAX as usize) as u32),
+                Err(e) => ctx.fail(reply, e),
+            }
+        });
+    }
+}
+
+/// Answers an open with the backing file registered for kernel passthrough, or plainly
+/// if the kernel refuses it for this file.
+fn open_passthrough(
+    ctx: &Ctx,
+    backing: &Mutex<HashMap<u64, BackingId>>,
+    fh: u64,
+    reply: ReplyOpen,
+) {
+    let registered = ctx
+        .tree
+        .file(fh)
+        .and_then(|h| reply.open_backing(h.fd()).map_err(Error::from));
+    match registered {
+        Ok(id) => {
+            ctx.stats.file_opened(Some(true));
+            // Keep the map locked while replying so a racing release finds the id.
+            let mut map = lock(backing);
+            let id = map.entry(fh).or_insert(id);
+            reply.opened_passthrough(fh, 0, id);
+        }
+        Err(e) => {
+            tracing::debug!(fh, error = %e, "passthrough refused, serving the file through the daemon");
+            ctx.stats.file_opened(Some(false));
+            reply.opened(fh, 0);
+        }
+    }
+}
+
+/// Lists entries with their attributes; every entry handed to the kernel counts as a lookup.
+fn readdirplus(ctx: &Ctx, dir: Ino, fh: u64, offset: i64, mut reply: ReplyDirectoryPlus) {
+    let result = ctx.tree.readdir(fh, offset, |e| {
+        if Tree::is_dot(&e.name) {
+            // The kernel takes no reference for `.` and `..`; only the type matters.
+            let mut attr = FileAttr {
+                ino: e.ino.0,
+                kind: FileType::Directory,
+                ..EMPTY_ATTR
+            };
+            attr.perm = 0o755;
+            return reply.add(e.ino.0, e.next, &e.name, &Duration::ZERO, &attr, 0);
+        }
+        let Ok(attr) = ctx.tree.lookup(dir, &e.name) else {
+            return false;
+        };
+        let full = reply.add(attr.ino.0, e.next, &e.name, &TTL, &file_attr(&attr), 0);
+        if full {
+            // Not sent, so the kernel will not count it: give the reference back.
+            ctx.tree.forget(attr.ino, 1);
+        }
+        full
+    });
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => ctx.fail(reply, e),
+    }
+}
+
+const EMPTY_ATTR: FileAttr = FileAttr {
+    ino: 0,
+    size: 0,
+    blocks: 0,
+    atime: SystemTime::UNIX_EPOCH,
+    mtime: SystemTime::UNIX_EPOCH,
+    ctime: SystemTime::UNIX_EPOCH,
+    crtime: SystemTime::UNIX_EPOCH,
+    kind: FileType::RegularFile,
+    perm: 0,
+    nlink: 0,
+    uid: 0,
+    gid: 0,
+    rdev: 0,
+    blksize: 0,
+    flags: 0,
+};

@@ -1,0 +1,168 @@
+//! The FUSE adapter: serves a `Tree` through a kernel FUSE mount.
+//!
+//! The only module that imports `fuser`. `mount` starts a session (mounting through the
+//! mount syscall as root, or `fusermount3`), a worker pool, and an invalidator subscribed
+//! to the change-event bus so S3 changes reach the kernel's caches at once. The kernel
+//! checks permissions (`default_permissions`); the engine creates files for the caller.
+//!
+//! Invariant: while a `Mounted` exists the mount is served; dropping it (or `unmount`)
+//! unmounts, lazily if the mount is busy.
+
+mod adapter;
+mod inval;
+pub mod mount;
+mod pool;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use fuser::{MountOption, Session};
+
+pub use mount::{check_fuse_available, clear_stale_mount, lazy_unmount, mount_state, MountState};
+pub use stats::{FuseStats, Op, OpCount};
+
+use crate::error::{Error, Result};
+use crate::sync::Arc;
+use crate::tree::Tree;
+use adapter::{Adapter, Shared};
+
+/// How to mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Let users other than the daemon's see the mount (`allow_other`).
+    pub allow_other: bool,
+    /// Worker threads serving requests.
+    pub threads: usize,
+    /// Try kernel passthrough for open files (used when the kernel offers it).
+    pub passthrough: bool,
+    /// The source shown in `mount` output.
+    pub fsname: String,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            allow_other: false,
+            threads: 8,
+            passthrough: true,
+            fsname: "wekad".into(),
+        }
+    }
+}
+
+/// A live mount. Unmounts on drop.
+pub struct Mounted {
+    mountpoint: PathBuf,
+    session: Option<fuser::BackgroundSession>,
+    shared: Arc<Shared>,
+    alive: Arc<AtomicBool>,
+}
+
+/// How long to wait for the kernel's INIT after mounting.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Mounts `tree` at `mountpoint` and serves it in the background.
+pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<Mounted> {
+    let shared = Arc::new(Shared {
+        stats: Arc::new(FuseStats::default()),
+        passthrough: AtomicBool::new(false),
+        init: adapter::InitSignal::default(),
+    });
+    let adapter = Adapter::new(tree.clone(), opts.threads, opts.passthrough, shared.clone());
+    let session = Session::new(adapter, mountpoint, &mount_options(opts))
+        .map_err(|e| Error::io_at(mountpoint, e))?;
+    let alive = Arc::new(AtomicBool::new(true));
+    let invalidator = inval::Invalidator {
+        notifier: session.notifier(),
+        alive: alive.clone(),
+    };
+    tree.root().events().subscribe(Arc::new(invalidator));
+    let session = session.spawn().map_err(|e| Error::io_at(mountpoint, e))?;
+    let mounted = Mounted {
+        mountpoint: mountpoint.to_path_buf(),
+        session: Some(session),
+        shared,
+        alive,
+    };
+    if !mounted.shared.init.wait(INIT_TIMEOUT) {
+        tracing::warn!(mountpoint = %mountpoint.display(), "the kernel has not initialised the mount yet");
+    }
+    tracing::info!(
+        mountpoint = %mountpoint.display(),
+        passthrough = mounted.passthrough_active(),
+        "FUSE mount ready ({})",
+        if mounted.passthrough_active() { "kernel passthrough active" } else { "plain read/write through the daemon" }
+    );
+    Ok(mounted)
+}
+
+fn mount_options(opts: &MountOptions) -> Vec<MountOption> {
+    let mut options = vec![
+        MountOption::FSName(opts.fsname.clone()),
+        MountOption::Subtype("wekad".into()),
+        MountOption::DefaultPermissions,
+        MountOption::RW,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::Exec,
+    ];
+    if opts.allow_other {
+        options.push(MountOption::AllowOther);
+    }
+    options
+}
+
+impl Mounted {
+    /// True when the kernel accepted FUSE passthrough: opened files are then read and
+    /// written by the kernel directly on the backing files.
+    pub fn passthrough_active(&self) -> bool {
+        self.shared.passthrough.load(Ordering::Relaxed)
+    }
+
+    /// The adapter's counters.
+    pub fn stats(&self) -> Arc<FuseStats> {
+        self.shared.stats.clone()
+    }
+
+    /// Where the tree is mounted.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Unmounts; if the mount is busy, detaches it lazily (and says so in the log).
+    pub fn unmount(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        self.alive.store(false, Ordering::Relaxed);
+        let clean = match mount::umount(&self.mountpoint, 0) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                tracing::warn!(mountpoint = %self.mountpoint.display(), "mount busy: unmounting lazily");
+                mount::lazy_unmount(&self.mountpoint).map(|()| false)
+            }
+            Err(_) => mount::lazy_unmount(&self.mountpoint).map(|()| false),
+        };
+        let guard = session.guard;
+        if let Ok(true) = clean {
+            // The kernel closed the connection, so the session loop ends now.
+            // A session loop that failed has nothing left to clean up.
+            let _ = guard.join();
+        }
+        clean.map(drop)
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::warn!(mountpoint = %self.mountpoint.display(), error = %e, "unmount failed");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The worker pool that runs FUSE requests off the session thread.
+//!
+//! fuser's session loop reads and dispatches one request at a time; handing each
+//! potentially blocking request to a worker lets one slow `fsync` or cold `read` proceed
+//! while others are served. Replies are `Send`, so a worker answers the kernel directly.
+//!
+//! Each worker unshares its filesystem attributes (`CLONE_FS`) and sets its umask to 0:
+//! the kernel has already applied the caller's umask to the modes it sends, and the
+//! daemon's own umask must not narrow them again.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use crate::sync::{lock, Arc, Mutex};
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A fixed set of worker threads fed from one queue.
+pub(crate) struct Pool {
+    tx: Option<mpsc::Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Starts `threads` workers (at least one).
+    pub(crate) fn new(threads: usize) -> Pool {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let workers = (0..threads.max(1))
+            .filter_map(|i| {
+                let rx = rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("wekad-fuse-{i}"))
+                    .spawn(move || worker(&rx))
+                    .ok()
+            })
+            .collect();
+        Pool {
+            tx: Some(tx),
+            workers,
+        }
+    }
+
+    /// Runs `job` on a worker, or right here if no worker is left.
+    pub(crate) fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+        let job: Job = Box::new(job);
+        match &self.tx {
+            Some(tx) if !self.workers.is_empty() => {
+                if let Err(mpsc::SendError(job)) = tx.send(job) {
+                    job();
+                }
+            }
+            _ => job(),
+        }
+    }
+}
+
+fn worker(rx: &Mutex<mpsc::Receiver<Job>>) {
+    own_umask();
+    loop {
+        let job = lock(rx).recv();
+        match job {
+            Ok(job) => job(),
+            Err(mpsc::RecvError) => return,
+        }
+    }
+}
+
+/// Gives this thread its own umask of 0 (see the module docs).
+fn own_umask() {
+    // SAFETY: unshare(CLONE_FS) only affects the calling thread's filesystem attributes
+    // (cwd, root, umask); it is allowed in a multithreaded process.
+    if unsafe { libc::unshare(libc::CLONE_FS) } == 0 {
+        // SAFETY: umask cannot fail; after unshare it only affects this thread.
+        unsafe { libc::umask(0) };
+    } else {
+        tracing::warn!("unshare(CLONE_FS) failed; new files get modes fixed up after creation");
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing the queue ends every worker once it finishes its current job.
+        self.tx = None;
+        for worker in self.workers.drain(..) {
+            // A worker that panicked has nothing left to clean up.
+            let _ = worker.join();
+        }
+    }
+}
