@@ -14,7 +14,6 @@ pub mod object;
 pub mod root;
 pub mod sync;
 pub mod tree;
-pub mod tree;
 
 pub use error::{Error, Result};
 pub use events::{Change, ChangeSink, Events, Origin};
