@@ -9,11 +9,13 @@
 mod access_log;
 mod checks;
 mod config;
+mod control;
 mod error;
 mod lifecycle;
 mod logging;
 mod metrics;
 mod notify;
+mod state;
 mod status;
 
 use std::path::PathBuf;
