@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::logging::LogHandle;
 use crate::metrics::Metrics;
 use crate::notify;
+use crate::state::State;
 use crate::status::{Places, StatusSource};
 
 /// What SIGHUP needs to re-read the configuration.
@@ -82,6 +83,7 @@ struct Service {
     metrics: Arc<Metrics>,
     access_log: Arc<AccessLog>,
     status: Arc<StatusSource>,
+    state: State,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
     endpoints_file: PathBuf,
@@ -150,8 +152,13 @@ async fn start(config: Config, reload: Reload, listeners: Listeners) -> Result<S
     })?);
     let s3_addr = local_addr(&listeners.s3)?;
     let metrics_addr = listeners.metrics.as_ref().map(local_addr).transpose()?;
+    let state = State::open(&config)?;
     let places = places(&config, s3_addr, metrics_addr);
-    let status = Arc::new(StatusSource::new(places, metrics.clone(), None));
+    let status = Arc::new(StatusSource::new(
+        places,
+        metrics.clone(),
+        Some(Arc::new(state.clone())),
+    ));
     let (shutdown, _) = watch::channel(false);
     let endpoints_file = config.state.join("endpoints.json");
     let mut service = Service {
@@ -160,6 +167,7 @@ async fn start(config: Config, reload: Reload, listeners: Listeners) -> Result<S
         metrics,
         access_log,
         status,
+        state,
         shutdown,
         tasks: JoinSet::new(),
         endpoints_file,
