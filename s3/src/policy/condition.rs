@@ -404,3 +404,204 @@ fn bool_of(value: CtxValue<'_>) -> Option<bool> {
         CtxValue::Ip(_) | CtxValue::Time(_) | CtxValue::Epoch(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_case::test_case;
+
+    fn ctx() -> RequestContext {
+        let mut ctx =
+            RequestContext::new(OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000));
+        ctx.username = Some("alice".into());
+        ctx.userid = Some("AIDAALICE".into());
+        ctx.source_ip = Some("192.168.1.20".parse().unwrap());
+        ctx.secure = true;
+        ctx.set("s3:prefix", vec!["home/alice/".into()]);
+        ctx.set("s3:max-keys", vec!["100".into()]);
+        ctx.set("s3:ExistingObjectTag/Team", vec!["Blue".into()]);
+        ctx
+    }
+
+    /// Evaluates `{operator: {key: values}}` (values as JSON text) against `ctx()`.
+    fn holds(operator: &str, key: &str, values: &str) -> bool {
+        let values = Json::parse(values).unwrap();
+        Condition::parse(operator, key, &values, true)
+            .unwrap()
+            .holds(&ctx())
+    }
+
+    #[test_case("StringEquals", "aws:username", r#""alice""#, true)]
+    #[test_case("StringEquals", "aws:username", r#""Alice""#, false; "equals is case sensitive")]
+    #[test_case("StringEquals", "aws:username", r#"["bob", "alice"]"#, true; "values are alternatives")]
+    #[test_case("StringEquals", "AWS:UserName", r#""alice""#, true; "key names are case insensitive")]
+    #[test_case("StringEquals", "aws:username", r#""ali*""#, false; "equals has no wildcards")]
+    #[test_case("StringEquals", "s3:delimiter", r#""/""#, false; "absent key is false")]
+    #[test_case("StringNotEquals", "aws:username", r#""bob""#, true)]
+    #[test_case("StringNotEquals", "aws:username", r#"["bob", "alice"]"#, false; "not equals must match none")]
+    #[test_case("StringNotEquals", "s3:delimiter", r#""/""#, true; "negated on absent key is true")]
+    #[test_case("StringEqualsIgnoreCase", "aws:username", r#""ALICE""#, true)]
+    #[test_case("StringNotEqualsIgnoreCase", "aws:username", r#""ALICE""#, false)]
+    #[test_case("StringNotEqualsIgnoreCase", "aws:username", r#""bob""#, true)]
+    #[test_case("StringLike", "s3:prefix", r#""home/*""#, true)]
+    #[test_case("StringLike", "s3:prefix", r#""home/al?ce/""#, true)]
+    #[test_case("StringLike", "s3:prefix", r#""Home/*""#, false; "like is case sensitive")]
+    #[test_case("StringLike", "s3:prefix", r#""home/${aws:username}/*""#, true; "variable in value")]
+    #[test_case("StringNotLike", "s3:prefix", r#""secret/*""#, true)]
+    #[test_case("StringNotLike", "s3:prefix", r#""home/*""#, false)]
+    #[test_case("StringLikeIfExists", "s3:delimiter", r#""/""#, true; "if exists on absent key")]
+    #[test_case("StringLikeIfExists", "s3:prefix", r#""other/*""#, false; "if exists on present key")]
+    #[test_case("StringEquals", "s3:ExistingObjectTag/Team", r#""Blue""#, true)]
+    #[test_case("StringEquals", "s3:ExistingObjectTag/team", r#""Blue""#, false; "tag names are case sensitive")]
+    fn string_operators(operator: &str, key: &str, values: &str, expected: bool) {
+        assert_eq!(holds(operator, key, values), expected);
+    }
+
+    #[test_case("NumericEquals", "100", true)]
+    #[test_case("NumericEquals", "100.0", true; "decimal equals integer")]
+    #[test_case("NumericNotEquals", "100", false)]
+    #[test_case("NumericLessThan", "100", false)]
+    #[test_case("NumericLessThan", "101", true)]
+    #[test_case("NumericLessThanEquals", "100", true)]
+    #[test_case("NumericGreaterThan", "99", true)]
+    #[test_case("NumericGreaterThan", "100", false)]
+    #[test_case("NumericGreaterThanEquals", "100", true)]
+    #[test_case("NumericLessThanEquals", "[1, 200]", true; "numbers as json numbers")]
+    fn numeric_operators(operator: &str, values: &str, expected: bool) {
+        assert_eq!(holds(operator, "s3:max-keys", values), expected);
+    }
+
+    #[test]
+    fn numeric_on_non_number_request_value_is_false() {
+        assert!(!holds("NumericEquals", "aws:username", "1"));
+        assert!(holds("NumericNotEquals", "aws:username", "1"));
+    }
+
+    // ctx().now is 20000 days after the epoch: 2024-10-04T00:00:00Z.
+    #[test_case("DateEquals", "aws:CurrentTime", r#""2024-10-04T00:00:00Z""#, true)]
+    #[test_case("DateNotEquals", "aws:CurrentTime", r#""2024-10-04T00:00:00Z""#, false)]
+    #[test_case("DateLessThan", "aws:CurrentTime", r#""2024-10-05""#, true; "date only")]
+    #[test_case("DateLessThan", "aws:CurrentTime", r#""2024-10-04T00:00:00Z""#, false)]
+    #[test_case(
+        "DateLessThanEquals",
+        "aws:CurrentTime",
+        r#""2024-10-04T00:00:00Z""#,
+        true
+    )]
+    #[test_case("DateGreaterThan", "aws:CurrentTime", r#""2024-01-01T00:00:00+02:00""#, true; "with offset")]
+    #[test_case(
+        "DateGreaterThanEquals",
+        "aws:CurrentTime",
+        r#""2030-01-01T00:00:00Z""#,
+        false
+    )]
+    #[test_case("DateGreaterThan", "aws:CurrentTime", "1700000000", true; "epoch operand")]
+    #[test_case("DateLessThan", "aws:EpochTime", r#""2025-01-01T00:00:00Z""#, true; "epoch key")]
+    #[test_case("NumericEquals", "aws:EpochTime", "1728000000", true; "epoch key as number")]
+    fn date_operators(operator: &str, key: &str, values: &str, expected: bool) {
+        assert_eq!(holds(operator, key, values), expected);
+    }
+
+    #[test_case("IpAddress", r#""192.168.1.0/24""#, true)]
+    #[test_case("IpAddress", r#""192.168.1.20""#, true; "bare address")]
+    #[test_case("IpAddress", r#""192.168.2.0/24""#, false)]
+    #[test_case("IpAddress", r#"["10.0.0.0/8", "192.168.0.0/16"]"#, true)]
+    #[test_case("IpAddress", r#""::/0""#, false; "v6 block does not hold a v4 address")]
+    #[test_case("NotIpAddress", r#""10.0.0.0/8""#, true)]
+    #[test_case("NotIpAddress", r#""192.168.0.0/16""#, false)]
+    fn ip_operators_v4(operator: &str, values: &str, expected: bool) {
+        assert_eq!(holds(operator, "aws:SourceIp", values), expected);
+    }
+
+    #[test_case("2001:db8::1", "2001:db8::/32", true)]
+    #[test_case("2001:db9::1", "2001:db8::/32", false)]
+    #[test_case("::1", "::1/128", true)]
+    fn ip_operators_v6(ip: &str, block: &str, expected: bool) {
+        let mut ctx = ctx();
+        ctx.source_ip = Some(ip.parse().unwrap());
+        let values = Json::String(block.into());
+        let condition = Condition::parse("IpAddress", "aws:SourceIp", &values, true).unwrap();
+        assert_eq!(condition.holds(&ctx), expected);
+    }
+
+    #[test]
+    fn ip_conditions_on_a_request_without_address() {
+        let mut ctx = ctx();
+        ctx.source_ip = None;
+        let values = Json::String("0.0.0.0/0".into());
+        let positive = Condition::parse("IpAddress", "aws:SourceIp", &values, true).unwrap();
+        let negated = Condition::parse("NotIpAddress", "aws:SourceIp", &values, true).unwrap();
+        let if_exists =
+            Condition::parse("IpAddressIfExists", "aws:SourceIp", &values, true).unwrap();
+        assert!(!positive.holds(&ctx));
+        assert!(negated.holds(&ctx));
+        assert!(if_exists.holds(&ctx));
+    }
+
+    #[test_case("Bool", "true", true)]
+    #[test_case("Bool", r#""true""#, true; "as string")]
+    #[test_case("Bool", r#""TRUE""#, true; "case insensitive")]
+    #[test_case("Bool", "false", false)]
+    #[test_case("BoolIfExists", "false", false; "present so if exists compares")]
+    fn bool_operator(operator: &str, values: &str, expected: bool) {
+        assert_eq!(holds(operator, "aws:SecureTransport", values), expected);
+    }
+
+    #[test_case("s3:delimiter", "true", true; "absent key is null")]
+    #[test_case("s3:delimiter", "false", false)]
+    #[test_case("s3:prefix", "true", false; "present key is not null")]
+    #[test_case("s3:prefix", "false", true)]
+    fn null_operator(key: &str, values: &str, expected: bool) {
+        assert_eq!(holds("Null", key, values), expected);
+    }
+
+    fn multi(operator: &str, values: &str, request: &[&str]) -> bool {
+        let mut ctx = ctx();
+        if !request.is_empty() {
+            ctx.set("s3:prefix", request.iter().map(|s| s.to_string()).collect());
+        } else {
+            ctx.values.remove("s3:prefix");
+        }
+        let values = Json::parse(values).unwrap();
+        Condition::parse(operator, "s3:prefix", &values, true)
+            .unwrap()
+            .holds(&ctx)
+    }
+
+    #[test_case("ForAnyValue:StringEquals", &["a", "x"], true)]
+    #[test_case("ForAnyValue:StringEquals", &["x", "y"], false)]
+    #[test_case("ForAnyValue:StringEquals", &[], false; "any value of nothing is false")]
+    #[test_case("ForAnyValue:StringEqualsIfExists", &[], true; "any value if exists on nothing")]
+    #[test_case("ForAllValues:StringEquals", &["a", "b"], true)]
+    #[test_case("ForAllValues:StringEquals", &["a", "x"], false)]
+    #[test_case("ForAllValues:StringEquals", &[], true; "all values of nothing is true")]
+    #[test_case("ForAnyValue:StringNotEquals", &["a", "x"], true; "some value outside the list")]
+    #[test_case("ForAnyValue:StringNotEquals", &["a", "b"], false)]
+    #[test_case("ForAllValues:StringNotEquals", &["x", "y"], true)]
+    #[test_case("ForAllValues:StringNotEquals", &["a", "y"], false)]
+    #[test_case("ForAllValues:StringLike", &["a1", "b2"], true)]
+    fn set_qualifiers(operator: &str, request: &[&str], expected: bool) {
+        let values = if operator.ends_with("Like") {
+            r#"["a*", "b*"]"#
+        } else {
+            r#"["a", "b"]"#
+        };
+        assert_eq!(multi(operator, values, request), expected);
+    }
+
+    #[test_case("StringEquals", "aws:nope", "\"x\""; "unknown key")]
+    #[test_case("StringSortOf", "aws:username", "\"x\""; "unknown operator")]
+    #[test_case("NumericEquals", "s3:max-keys", "\"ten\""; "not a number")]
+    #[test_case("DateLessThan", "aws:CurrentTime", "\"yesterday\""; "not a date")]
+    #[test_case("IpAddress", "aws:SourceIp", "\"10.0.0.0/33\""; "bad cidr")]
+    #[test_case("Bool", "aws:SecureTransport", "\"yes\""; "not a boolean")]
+    #[test_case("NullIfExists", "s3:prefix", "true"; "null if exists")]
+    #[test_case("ForAnyValue:Null", "s3:prefix", "true"; "null with qualifier")]
+    #[test_case("StringEquals", "aws:username", "[]"; "empty list")]
+    #[test_case("StringEquals", "aws:username", "{}"; "object value")]
+    #[test_case("StringLike", "aws:username", "\"${aws:bogus}\""; "unknown variable")]
+    fn invalid_conditions_are_refused(operator: &str, key: &str, values: &str) {
+        let values = Json::parse(values).unwrap();
+        assert!(Condition::parse(operator, key, &values, true).is_err());
+    }
+}

@@ -347,3 +347,152 @@ fn string_list<'a>(json: &'a Json, name: &str, here: &Here) -> Result<Vec<&'a st
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_case::test_case;
+
+    fn refusal(text: &str, kind: DocumentKind) -> (Location, String) {
+        match parse_document(text, 4096, kind) {
+            Err(PolicyError::Invalid { location, reason }) => (location, reason),
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("accepted: {text}"),
+        }
+    }
+
+    fn wrap(statements: &str) -> String {
+        format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#)
+    }
+
+    const OK: &str = r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}"#;
+
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:Fly","Resource":"arn:aws:s3:::*"}"#, "Action", "s3:Fly"; "unsupported action")]
+    #[test_case(r#"{"Effect":"Allow","Action":["s3:GetObject","ec2:*"],"Resource":"arn:aws:s3:::*"}"#, "Action", "ec2:*"; "pattern matching nothing")]
+    #[test_case(r#"{"Effect":"Allow","NotAction":"s3:Nope","Resource":"arn:aws:s3:::*"}"#, "NotAction", "s3:Nope"; "unsupported not action")]
+    #[test_case(r#"{"Effect":"Maybe","Action":"s3:*","Resource":"arn:aws:s3:::*"}"#, "Effect", "Maybe"; "bad effect")]
+    #[test_case(r#"{"Action":"s3:*","Resource":"arn:aws:s3:::*"}"#, "Effect", "missing"; "missing effect")]
+    #[test_case(r#"{"Effect":"Allow","Resource":"arn:aws:s3:::*"}"#, "Action", "missing"; "missing action")]
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:*","NotAction":"s3:GetObject","Resource":"arn:aws:s3:::*"}"#, "Action", "not both"; "action and not action")]
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"}"#, "Resource", "arn:aws:s3:::"; "bare star resource")]
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:ec2:::x"}"#, "Resource", "arn:aws:ec2"; "other service resource")]
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::"}"#, "Resource", "form"; "empty resource")]
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:*","Resource":[]}"#, "Resource", "empty"; "empty resource list")]
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:*","NotResource":"arn:aws:s3:::${aws:who}"}"#, "NotResource", "aws:who"; "unknown variable")]
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::*","Principal":"*"}"#, "Principal", "not allowed"; "principal in identity policy")]
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::*","Colour":"red"}"#, "Colour", "unknown field"; "unknown field")]
+    #[test_case(r#"{"Effect":"Allow","Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::*"}"#, "Effect", "more than once"; "duplicated field")]
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::*","Condition":{"StringLike":{"s3:prefix":["a"],"s3:nope":"b"}}}"#, "Condition.StringLike.s3:nope", "s3:nope"; "unknown condition key")]
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::*","Condition":{"StringMaybe":{"s3:prefix":"a"}}}"#, "Condition.StringMaybe.s3:prefix", "StringMaybe"; "unknown operator")]
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::*","Condition":{"StringLike":[]}}"#, "Condition.StringLike", "object"; "operator block not an object")]
+    #[test_case(r#"{"Effect":"Allow","Action":7,"Resource":"arn:aws:s3:::*"}"#, "Action", "a number"; "action not a string")]
+    fn each_refusal_names_the_second_statement_and_its_field(
+        bad: &str,
+        field: &str,
+        mention: &str,
+    ) {
+        let (location, reason) = refusal(&wrap(&format!("{OK},{bad}")), DocumentKind::Identity);
+        assert_eq!(location.statement, Some(1));
+        assert_eq!(location.field, field);
+        assert!(
+            reason.contains(mention),
+            "{reason:?} does not mention {mention:?}"
+        );
+    }
+
+    #[test]
+    fn refusal_names_the_sid() {
+        let bad =
+            r#"{"Sid":"Home","Effect":"Allow","Action":"s3:Fly","Resource":"arn:aws:s3:::*"}"#;
+        let err = parse_document(&wrap(bad), 4096, DocumentKind::Identity)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid policy: Statement[0] (Sid \"Home\"), field Action: unsupported action \"s3:Fly\"; supported: {}",
+                supported_list()
+            )
+        );
+    }
+
+    #[test_case(r#"{"Statement":[]}"#, "Version"; "missing version")]
+    #[test_case(r#"{"Version":"2020-01-01","Statement":[]}"#, "Version"; "unknown version")]
+    #[test_case(r#"{"Version":"2012-10-17"}"#, "Statement"; "missing statement")]
+    #[test_case(r#"{"Version":"2012-10-17","Statement":[]}"#, "Statement"; "empty statement list")]
+    #[test_case(r#"{"Version":"2012-10-17","Statement":"x"}"#, "Statement"; "statement a string")]
+    #[test_case(r#"{"Version":"2012-10-17","Statement":[],"Extra":1}"#, "Extra"; "unknown top level field")]
+    #[test_case(r#"[1]"#, "(document)"; "not an object")]
+    fn top_level_refusals_name_the_field(text: &str, field: &str) {
+        let (location, _) = refusal(text, DocumentKind::Identity);
+        assert_eq!(location.statement, None);
+        assert_eq!(location.field, field);
+    }
+
+    #[test]
+    fn too_large_names_size_and_limit() {
+        let text = wrap(&[OK; 40].join(","));
+        let err = parse_document(&text, 2048, DocumentKind::Identity)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err,
+            PolicyError::TooLarge {
+                size: text.len(),
+                limit: 2048
+            }
+        );
+        assert!(
+            err.to_string().contains(&text.len().to_string()) && err.to_string().contains("2048")
+        );
+    }
+
+    #[test]
+    fn invalid_json_reports_line_and_column() {
+        let err = parse_document(
+            "{\n\"Version\": \"2012-10-17\",\n\"Statement\": [,]\n}",
+            2048,
+            DocumentKind::Identity,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            matches!(
+                err,
+                PolicyError::Json {
+                    line: 3,
+                    column: 15,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn single_statement_object_is_accepted() {
+        let text = format!(r#"{{"Version":"2008-10-17","Id":"x","Statement":{OK}}}"#);
+        let document = parse_document(&text, 2048, DocumentKind::Identity).unwrap();
+        assert_eq!(document.statements.len(), 1);
+    }
+
+    #[test_case(r#""*""#; "star")]
+    #[test_case(r#"{"AWS":"*"}"#; "aws star")]
+    #[test_case(r#"{"AWS":["*"]}"#; "aws star list")]
+    fn bucket_policies_accept_the_anonymous_principal(principal: &str) {
+        let statement = format!(
+            r#"{{"Effect":"Allow","Principal":{principal},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#
+        );
+        assert!(parse_document(&wrap(&statement), 2048, DocumentKind::Bucket).is_ok());
+    }
+
+    #[test_case(r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}"#, "Principal"; "missing principal")]
+    #[test_case(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:user/x"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}"#, "Principal"; "named principal")]
+    #[test_case(r#"{"Effect":"Allow","NotPrincipal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}"#, "NotPrincipal"; "not principal")]
+    #[test_case(r#"{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}"#, "Action"; "s3 star")]
+    #[test_case(r#"{"Effect":"Allow","Principal":"*","Action":["s3:GetObject","*"],"Resource":"arn:aws:s3:::b/*"}"#, "Action"; "bare star")]
+    fn bucket_policy_refusals(statement: &str, field: &str) {
+        let (location, _) = refusal(&wrap(statement), DocumentKind::Bucket);
+        assert_eq!(location.field, field);
+    }
+}
