@@ -1,0 +1,686 @@
+//! The S3 door in-process: a real object view over a temp dir, a real LMDB IAM store, the
+//! real hyper/s3s server on 127.0.0.1:0, driven by aws-sdk-s3 (which signs with SigV4
+//! and sends CRC32 trailers with STREAMING-UNSIGNED-PAYLOAD-TRAILER by default).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use md5::{Digest, Md5};
+use weka_fs::object::{ObjectOptions, ObjectView};
+use weka_fs::Root;
+use weka_s3::iam::{Iam, IamOptions, NewUser, Role, SecretString};
+use weka_s3::server::{S3Config, S3Server};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    endpoint: String,
+    iam: Iam,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+const PASSWORD: &str = "Secret123!x";
+
+impl Fixture {
+    async fn start() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        let root = Arc::new(Root::open(&data).unwrap());
+        let view = Arc::new(ObjectView::new(root, ObjectOptions { sync: false }).unwrap());
+        let iam = Iam::open(&state, IamOptions::default()).unwrap();
+        let server = S3Server::new(S3Config::default(), view, iam.clone()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        let f = Fixture {
+            dir,
+            endpoint,
+            iam,
+            _stop: tx,
+        };
+        f.user("admin", Some("readwrite"));
+        f
+    }
+
+    fn user(&self, name: &str, policy: Option<&str>) {
+        self.iam
+            .add_user(NewUser {
+                name: name.into(),
+                role: Role::S3,
+                password: SecretString::new(PASSWORD),
+                posix_uid: Some(1234),
+                posix_gid: Some(2345),
+                policy: policy.map(str::to_owned),
+            })
+            .unwrap();
+    }
+
+    fn client(&self, user: &str, secret: &str) -> Client {
+        let creds = aws_credential_types::Credentials::new(user, secret, None, None, "test");
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .credentials_provider(creds)
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build();
+        Client::from_conf(config)
+    }
+
+    fn admin(&self) -> Client {
+        self.client("admin", PASSWORD)
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+fn md5_hex(b: &[u8]) -> String {
+    hex::encode(Md5::digest(b))
+}
+
+fn code<E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
+    e: &aws_sdk_s3::error::SdkError<E>,
+) -> String {
+    match e {
+        aws_sdk_s3::error::SdkError::ServiceError(s) => s.err().code().unwrap_or("?").to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn put_get_head_delete_round_trip_bytes_and_md5_etag() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let body = b"hello wekad".to_vec();
+    let put = s3
+        .put_object()
+        .bucket("bkt")
+        .key("a/b/c.txt")
+        .content_type("text/plain")
+        .metadata("color", "blue")
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.e_tag().unwrap(), format!("\"{}\"", md5_hex(&body)));
+    assert_eq!(std::fs::read(f.data().join("bkt/a/b/c.txt")).unwrap(), body);
+    let meta = std::fs::metadata(f.data().join("bkt/a/b/c.txt")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 1234);
+    let got = s3
+        .get_object()
+        .bucket("bkt")
+        .key("a/b/c.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.e_tag().unwrap(), format!("\"{}\"", md5_hex(&body)));
+    assert_eq!(got.content_type(), Some("text/plain"));
+    assert_eq!(
+        got.metadata().unwrap().get("color").map(String::as_str),
+        Some("blue")
+    );
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        &body[..]
+    );
+    let head = s3
+        .head_object()
+        .bucket("bkt")
+        .key("a/b/c.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(body.len() as i64));
+    s3.delete_object()
+        .bucket("bkt")
+        .key("a/b/c.txt")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !f.data().join("bkt/a").exists(),
+        "implicit parents are removed"
+    );
+    let err = s3
+        .get_object()
+        .bucket("bkt")
+        .key("a/b/c.txt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NoSuchKey");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_written_behind_the_view_gets_a_fresh_md5_etag() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    s3.put_object()
+        .bucket("bkt")
+        .key("f")
+        .body(ByteStream::from_static(b"one"))
+        .send()
+        .await
+        .unwrap();
+    std::fs::write(f.data().join("bkt/f"), b"two, longer").unwrap();
+    let got = s3.get_object().bucket("bkt").key("f").send().await.unwrap();
+    assert_eq!(
+        got.e_tag().unwrap(),
+        format!("\"{}\"", md5_hex(b"two, longer"))
+    );
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"two, longer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn range_reads_and_conditionals_follow_s3() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    s3.put_object()
+        .bucket("bkt")
+        .key("r")
+        .body(ByteStream::from_static(b"0123456789"))
+        .send()
+        .await
+        .unwrap();
+    let part = s3
+        .get_object()
+        .bucket("bkt")
+        .key("r")
+        .range("bytes=2-4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.content_range(), Some("bytes 2-4/10"));
+    assert_eq!(
+        part.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"234"
+    );
+    let suffix = s3
+        .get_object()
+        .bucket("bkt")
+        .key("r")
+        .range("bytes=-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        suffix.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"789"
+    );
+    let err = s3
+        .get_object()
+        .bucket("bkt")
+        .key("r")
+        .range("bytes=20-30")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidRange");
+    let err = s3
+        .get_object()
+        .bucket("bkt")
+        .key("r")
+        .if_match("\"nope\"")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "PreconditionFailed");
+    let err = s3
+        .put_object()
+        .bucket("bkt")
+        .key("r")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "PreconditionFailed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_is_in_s3_order_with_prefixes_and_pages() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    for k in ["a-", "a.txt", "a/b", "a/c/d", "a0", "b", "dir/", "dir/x"] {
+        s3.put_object()
+            .bucket("bkt")
+            .key(k)
+            .body(ByteStream::from_static(b""))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{k}: {e:?}"));
+    }
+    // A directory sorts as `name/`: after `a-` and `a.txt`, before `a0`.
+    let all = s3.list_objects_v2().bucket("bkt").send().await.unwrap();
+    let keys: Vec<_> = all
+        .contents()
+        .iter()
+        .map(|o| o.key().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        vec!["a-", "a.txt", "a/b", "a/c/d", "a0", "b", "dir/", "dir/x"]
+    );
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket("bkt")
+            .max_keys(1)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.extend(page.contents().iter().map(|o| o.key().unwrap().to_owned()));
+        if !page.is_truncated().unwrap_or(false) {
+            break;
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+    }
+    assert_eq!(seen, keys);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_directory_conflicts_are_409_naming_the_path() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    s3.put_object()
+        .bucket("bkt")
+        .key("x")
+        .body(ByteStream::from_static(b"1"))
+        .send()
+        .await
+        .unwrap();
+    let err = s3
+        .put_object()
+        .bucket("bkt")
+        .key("x/y")
+        .body(ByteStream::from_static(b"2"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ObjectConflict");
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 409);
+    s3.put_object()
+        .bucket("bkt")
+        .key("d/e")
+        .body(ByteStream::from_static(b"3"))
+        .send()
+        .await
+        .unwrap();
+    let err = s3
+        .put_object()
+        .bucket("bkt")
+        .key("d")
+        .body(ByteStream::from_static(b"4"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ObjectConflict");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delimiter_listing_shows_common_prefixes() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    for k in ["p/1", "p/2/x", "p/3/y/z", "q"] {
+        s3.put_object()
+            .bucket("bkt")
+            .key(k)
+            .body(ByteStream::from_static(b"z"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let l = s3
+        .list_objects_v2()
+        .bucket("bkt")
+        .prefix("p/")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = l.contents().iter().map(|o| o.key().unwrap()).collect();
+    let prefixes: Vec<_> = l
+        .common_prefixes()
+        .iter()
+        .map(|p| p.prefix().unwrap())
+        .collect();
+    assert_eq!(keys, vec!["p/1"]);
+    assert_eq!(prefixes, vec!["p/2/", "p/3/"]);
+    let v1 = s3
+        .list_objects()
+        .bucket("bkt")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.common_prefixes().len(), 1);
+    assert_eq!(v1.contents().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multipart_upload_publishes_one_object_with_multipart_etag() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let up = s3
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("big")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let p1 = vec![7u8; 5 * 1024 * 1024];
+    let p2 = b"tail".to_vec();
+    let e1 = s3
+        .upload_part()
+        .bucket("bkt")
+        .key("big")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from(p1.clone()))
+        .send()
+        .await
+        .unwrap();
+    let e2 = s3
+        .upload_part()
+        .bucket("bkt")
+        .key("big")
+        .upload_id(id)
+        .part_number(2)
+        .body(ByteStream::from(p2.clone()))
+        .send()
+        .await
+        .unwrap();
+    let parts = s3
+        .list_parts()
+        .bucket("bkt")
+        .key("big")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts.parts().len(), 2);
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let done = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(e1.e_tag().unwrap())
+                .build(),
+        )
+        .parts(
+            CompletedPart::builder()
+                .part_number(2)
+                .e_tag(e2.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let c = s3
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("big")
+        .upload_id(id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap();
+    let mut md5s = Vec::new();
+    md5s.extend(Md5::digest(&p1));
+    md5s.extend(Md5::digest(&p2));
+    assert_eq!(c.e_tag().unwrap(), format!("\"{}-2\"", md5_hex(&md5s)));
+    let on_disk = std::fs::read(f.data().join("bkt/big")).unwrap();
+    assert_eq!(on_disk.len(), p1.len() + p2.len());
+    assert!(std::fs::read_dir(f.data().join(".wekad/multipart"))
+        .unwrap()
+        .next()
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn small_parts_before_the_last_are_refused() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let up = s3
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("m")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let e1 = s3
+        .upload_part()
+        .bucket("bkt")
+        .key("m")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"small"))
+        .send()
+        .await
+        .unwrap();
+    let e2 = s3
+        .upload_part()
+        .bucket("bkt")
+        .key("m")
+        .upload_id(id)
+        .part_number(2)
+        .body(ByteStream::from_static(b"last"))
+        .send()
+        .await
+        .unwrap();
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let done = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(e1.e_tag().unwrap())
+                .build(),
+        )
+        .parts(
+            CompletedPart::builder()
+                .part_number(2)
+                .e_tag(e2.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let err = s3
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("m")
+        .upload_id(id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "EntityTooSmall");
+    s3.abort_multipart_upload()
+        .bucket("bkt")
+        .key("m")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
+    let err = s3
+        .list_parts()
+        .bucket("bkt")
+        .key("m")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NoSuchUpload");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_tagging_and_delete_objects_work() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("src").send().await.unwrap();
+    s3.create_bucket().bucket("dst").send().await.unwrap();
+    s3.put_object()
+        .bucket("src")
+        .key("k")
+        .body(ByteStream::from_static(b"copy me"))
+        .send()
+        .await
+        .unwrap();
+    s3.copy_object()
+        .bucket("dst")
+        .key("k2")
+        .copy_source("src/k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(f.data().join("dst/k2")).unwrap(), b"copy me");
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier, Tag, Tagging};
+    let tagging = Tagging::builder()
+        .tag_set(Tag::builder().key("t").value("v").build().unwrap())
+        .build()
+        .unwrap();
+    s3.put_object_tagging()
+        .bucket("dst")
+        .key("k2")
+        .tagging(tagging)
+        .send()
+        .await
+        .unwrap();
+    let tags = s3
+        .get_object_tagging()
+        .bucket("dst")
+        .key("k2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tag_set()[0].value(), "v");
+    let del = Delete::builder()
+        .objects(ObjectIdentifier::builder().key("k2").build().unwrap())
+        .objects(ObjectIdentifier::builder().key("missing").build().unwrap())
+        .build()
+        .unwrap();
+    let out = s3
+        .delete_objects()
+        .bucket("dst")
+        .delete(del)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.deleted().len(), 2);
+    assert!(!f.data().join("dst/k2").exists());
+    let err = s3.delete_bucket().bucket("src").send().await.unwrap_err();
+    assert_eq!(code(&err), "BucketNotEmpty");
+    s3.delete_bucket().bucket("dst").send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_refuses_unknown_keys_wrong_secrets_and_missing_policies() {
+    let f = Fixture::start().await;
+    f.admin()
+        .create_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    let err = f
+        .client("nobody", PASSWORD)
+        .list_buckets()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidAccessKeyId");
+    let err = f
+        .client("admin", "WrongSecret1!")
+        .list_buckets()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "SignatureDoesNotMatch");
+    f.user("nopolicy", None);
+    let err = f
+        .client("nopolicy", PASSWORD)
+        .list_objects_v2()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDenied");
+    f.user("reader", Some("readonly"));
+    f.admin()
+        .put_object()
+        .bucket("bkt")
+        .key("o")
+        .body(ByteStream::from_static(b"r"))
+        .send()
+        .await
+        .unwrap();
+    let r = f.client("reader", PASSWORD);
+    r.get_object().bucket("bkt").key("o").send().await.unwrap();
+    r.get_bucket_location().bucket("bkt").send().await.unwrap();
+    assert_eq!(
+        code(&r.list_objects_v2().bucket("bkt").send().await.unwrap_err()),
+        "AccessDenied"
+    );
+    assert_eq!(
+        code(
+            &r.put_object()
+                .bucket("bkt")
+                .key("p")
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .unwrap_err()
+        ),
+        "AccessDenied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_requests_are_refused_without_a_bucket_policy() {
+    let f = Fixture::start().await;
+    f.admin()
+        .create_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    let resp = reqwest_like_get(&format!("{}/bkt/", f.endpoint)).await;
+    assert!(resp.contains("AccessDenied"), "{resp}");
+}
+
+/// A minimal unsigned HTTP GET over a raw socket (no extra HTTP client dependency).
+async fn reqwest_like_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    s.write_all(
+        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
