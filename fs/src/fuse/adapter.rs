@@ -71,7 +71,31 @@ pub(crate) struct Adapter {
     pool: Pool,
     shared: Arc<Shared>,
     want_passthrough: bool,
-    backing: Arc<Mutex<HashMap<u64, BackingId>>>,
+    backing: Arc<Mutex<Backing>>,
+}
+
+/// Backing files registered for passthrough. The kernel requires every passthrough open
+/// of one inode to use the same backing file, so the registration is per inode, opened
+/// read-write when possible, and counted by the handles using it.
+#[derive(Default)]
+struct Backing {
+    by_ino: HashMap<u64, (BackingId, usize)>,
+    by_fh: HashMap<u64, u64>,
+}
+
+impl Backing {
+    /// Forgets the handle `fh`; the inode's registration goes with its last handle.
+    fn release(&mut self, fh: u64) {
+        let Some(ino) = self.by_fh.remove(&fh) else {
+            return;
+        };
+        if let Some(entry) = self.by_ino.get_mut(&ino) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                self.by_ino.remove(&ino);
+            }
+        }
+    }
 }
 
 impl Adapter {
@@ -415,7 +439,7 @@ impl Filesystem for Adapter {
         let backing = self.backing.clone();
         self.pool
             .spawn(move || match ctx.tree.open(Ino(ino), flags) {
-                Ok(fh) if passthrough => open_passthrough(&ctx, &backing, fh, reply),
+                Ok(fh) if passthrough => open_passthrough(&ctx, &backing, ino, fh, reply),
                 Ok(fh) => {
                     ctx.stats.file_opened(None);
                     reply.opened(fh, 0);
@@ -497,7 +521,7 @@ impl Filesystem for Adapter {
         let backing = self.backing.clone();
         self.pool.spawn(move || {
             // The backing id must outlive the kernel's use of it: drop it only now.
-            lock(&backing).remove(&fh);
+            lock(&backing).release(fh);
             ctx.stats.file_closed();
             ctx.empty(reply, ctx.tree.release(fh));
         });
@@ -735,25 +759,28 @@ impl Filesystem for Adapter {
     }
 }
 
-/// Answers an open with the backing file registered for kernel passthrough, or plainly
-/// if the kernel refuses it for this file.
-fn open_passthrough(
-    ctx: &Ctx,
-    backing: &Mutex<HashMap<u64, BackingId>>,
-    fh: u64,
-    reply: ReplyOpen,
-) {
+/// Answers an open with the inode's backing file registered for kernel passthrough, or
+/// plainly if the kernel refuses it.
+fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, reply: ReplyOpen) {
+    // Locked across registration and reply so a racing release cannot drop the id.
+    let mut map = lock(backing);
+    if let Some(entry) = map.by_ino.get_mut(&ino) {
+        entry.1 += 1;
+        reply.opened_passthrough(fh, 0, &entry.0);
+        map.by_fh.insert(fh, ino);
+        ctx.stats.file_opened(Some(true));
+        return;
+    }
     let registered = ctx
         .tree
-        .file(fh)
-        .and_then(|h| reply.open_backing(h.fd()).map_err(Error::from));
+        .backing_fd(Ino(ino))
+        .and_then(|fd| reply.open_backing(fd).map_err(Error::from));
     match registered {
         Ok(id) => {
+            reply.opened_passthrough(fh, 0, &id);
+            map.by_ino.insert(ino, (id, 1));
+            map.by_fh.insert(fh, ino);
             ctx.stats.file_opened(Some(true));
-            // Keep the map locked while replying so a racing release finds the id.
-            let mut map = lock(backing);
-            let id = map.entry(fh).or_insert(id);
-            reply.opened_passthrough(fh, 0, id);
         }
         Err(e) => {
             tracing::debug!(fh, error = %e, "passthrough refused, serving the file through the daemon");

@@ -143,6 +143,16 @@ impl Tree {
         Ok((attr, fh))
     }
 
+    /// A read-write (or, failing that, read-only) descriptor of `ino`, for the kernel to
+    /// read and write the backing file itself (FUSE passthrough).
+    pub fn backing_fd(&self, ino: Ino) -> Result<std::os::fd::OwnedFd> {
+        let fd = self.inodes.fd(ino)?;
+        match sys::reopen(fd.as_fd(), libc::O_RDWR) {
+            Ok(file) => Ok(file),
+            Err(_) => Ok(sys::reopen(fd.as_fd(), libc::O_RDONLY)?),
+        }
+    }
+
     /// The open handle `fh`.
     pub fn file(&self, fh: u64) -> Result<Arc<FileHandle>> {
         self.files.get(fh)
