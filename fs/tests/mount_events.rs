@@ -1,0 +1,99 @@
+//! Changes published with `Origin::Object` (what the S3 door does) reach the kernel's
+//! caches at once: no sleep between the change and reading it through the mount.
+#![cfg(feature = "fuse-tests")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+use common::{errno, Mnt};
+use weka_fs::fuse::MountOptions;
+use weka_fs::{Ino, Origin};
+
+fn ino(m: &Mnt, rel: &str) -> Ino {
+    Ino(fs::metadata(m.path(rel)).unwrap().ino())
+}
+
+fn check_new_content_is_seen(m: &Mnt) {
+    fs::write(m.path("f"), b"old").unwrap();
+    assert_eq!(fs::read(m.path("f")).unwrap(), b"old");
+    let f = ino(m, "f");
+    // Same inode, new bytes and a new size, changed behind the kernel's back.
+    fs::write(m.backing("f"), b"new and longer").unwrap();
+    m.tree.root().events().inode(Origin::Object, f);
+    assert_eq!(fs::metadata(m.path("f")).unwrap().len(), 14);
+    assert_eq!(fs::read(m.path("f")).unwrap(), b"new and longer");
+}
+
+#[test]
+fn an_object_side_content_change_is_visible_at_once() {
+    check_new_content_is_seen(&Mnt::new());
+}
+
+#[test]
+fn an_object_side_content_change_is_visible_at_once_without_passthrough() {
+    check_new_content_is_seen(&Mnt::with(MountOptions {
+        passthrough: false,
+        ..MountOptions::default()
+    }));
+}
+
+#[test]
+fn an_object_side_delete_and_create_are_visible_at_once() {
+    let m = Mnt::new();
+    fs::create_dir(m.path("b")).unwrap();
+    fs::write(m.path("b/gone"), b"x").unwrap();
+    assert!(fs::metadata(m.path("b/gone")).is_ok());
+    let bucket = ino(&m, "b");
+    fs::remove_file(m.backing("b/gone")).unwrap();
+    m.tree.root().events().entry(Origin::Object, bucket, "gone");
+    assert_eq!(
+        errno(fs::metadata(m.path("b/gone")).unwrap_err()),
+        libc::ENOENT
+    );
+    // A replaced entry (new inode under the old name) shows the new inode.
+    fs::write(m.path("b/k"), b"one").unwrap();
+    let before = ino(&m, "b/k");
+    fs::write(m.backing(".wekad/tmp"), b"two!").unwrap();
+    fs::rename(m.backing(".wekad/tmp"), m.backing("b/k")).unwrap();
+    m.tree.root().events().entry(Origin::Object, bucket, "k");
+    assert_ne!(ino(&m, "b/k"), before);
+    assert_eq!(fs::read(m.path("b/k")).unwrap(), b"two!");
+    let names: Vec<_> = fs::read_dir(m.path("b"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec!["k"]);
+}
+
+#[test]
+fn fuse_side_changes_are_published_for_the_object_view() {
+    use std::sync::Mutex;
+    #[derive(Default)]
+    struct Rec(Mutex<Vec<weka_fs::Change>>);
+    impl weka_fs::ChangeSink for Rec {
+        fn changed(&self, origin: Origin, change: &weka_fs::Change) {
+            assert_eq!(origin, Origin::Fuse);
+            self.0.lock().unwrap().push(change.clone());
+        }
+    }
+    let m = Mnt::new();
+    let rec = std::sync::Arc::new(Rec::default());
+    m.tree.root().events().subscribe(rec.clone());
+    fs::write(m.path("f"), b"x").unwrap();
+    let f = ino(&m, "f");
+    let seen = rec.0.lock().unwrap().clone();
+    assert!(
+        seen.contains(&weka_fs::Change::Entry {
+            parent: Ino::ROOT,
+            name: "f".into()
+        }),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&weka_fs::Change::Inode { ino: f }),
+        "{seen:?}"
+    );
+}
