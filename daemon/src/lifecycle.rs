@@ -24,10 +24,12 @@ use tokio::task::JoinSet;
 use crate::access_log::AccessLog;
 use crate::checks;
 use crate::config::{Config, Overrides};
+use crate::doors::{self, S3Door};
 use crate::error::{Error, Result};
 use crate::logging::LogHandle;
 use crate::metrics::Metrics;
 use crate::notify;
+use crate::observe::RequestObserver;
 use crate::state::State;
 use crate::status::{Places, StatusSource};
 
@@ -84,6 +86,8 @@ struct Service {
     access_log: Arc<AccessLog>,
     status: Arc<StatusSource>,
     state: State,
+    mounted: Option<weka_fs::fuse::Mounted>,
+    s3: S3Door,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
     endpoints_file: PathBuf,
@@ -153,26 +157,33 @@ async fn start(config: Config, reload: Reload, listeners: Listeners) -> Result<S
     let s3_addr = local_addr(&listeners.s3)?;
     let metrics_addr = listeners.metrics.as_ref().map(local_addr).transpose()?;
     let state = State::open(&config)?;
-    let places = places(&config, s3_addr, metrics_addr);
+    let counts = Some(Arc::new(state.clone()) as Arc<dyn crate::status::Counts>);
     let status = Arc::new(StatusSource::new(
-        places,
+        places(&config, s3_addr, metrics_addr),
         metrics.clone(),
-        Some(Arc::new(state.clone())),
+        counts,
     ));
+    let mounted = doors::mount(&config, &state, &metrics)?;
+    status.set_passthrough(mounted.passthrough_active());
+    let observer = Arc::new(RequestObserver {
+        metrics: metrics.clone(),
+        access_log: access_log.clone(),
+    });
     let (shutdown, _) = watch::channel(false);
-    let endpoints_file = config.state.join("endpoints.json");
     let mut service = Service {
+        endpoints_file: config.state.join("endpoints.json"),
+        s3: S3Door::new(listeners.s3, state.clone(), observer),
         config,
         reload,
         metrics,
         access_log,
         status,
         state,
+        mounted: Some(mounted),
         shutdown,
         tasks: JoinSet::new(),
-        endpoints_file,
     };
-    service.spawn_listeners(listeners)?;
+    service.spawn_listeners(listeners.metrics)?;
     service.verify_serving(s3_addr).await?;
     service.announce(s3_addr, metrics_addr)?;
     Ok(service)
@@ -195,8 +206,8 @@ fn places(config: &Config, s3: SocketAddr, metrics: Option<SocketAddr>) -> Place
 }
 
 impl Service {
-    fn spawn_listeners(&mut self, listeners: Listeners) -> Result<()> {
-        if let Some(l) = listeners.metrics {
+    fn spawn_listeners(&mut self, metrics: Option<std::net::TcpListener>) -> Result<()> {
+        if let Some(l) = metrics {
             let l = tokio::net::TcpListener::from_std(l)
                 .map_err(|e| Error::component("metrics listener", e))?;
             self.tasks.spawn(crate::metrics::serve(
@@ -205,16 +216,14 @@ impl Service {
                 self.shutdown.subscribe(),
             ));
         }
-        // The S3 listener is bound (its port is reserved and reported) before the S3
-        // service is attached to it.
-        let s3 = tokio::net::TcpListener::from_std(listeners.s3)
-            .map_err(|e| Error::component("S3 listener", e))?;
-        let mut stop = self.shutdown.subscribe();
-        self.tasks.spawn(async move {
-            let _keep = s3;
-            let _ = stop.wait_for(|s| *s).await;
-        });
-        Ok(())
+        self.s3.start(&self.config, &mut self.tasks)?;
+        doors::control(
+            &self.config,
+            &self.state,
+            self.status.clone(),
+            self.shutdown.subscribe(),
+            &mut self.tasks,
+        )
     }
 
     /// READY only when the mount answers a stat and the S3 port accepts a connection.
@@ -314,15 +323,15 @@ impl Service {
         for what in needs_restart(&self.config, &new) {
             tracing::warn!("{what} changed but cannot be reloaded; restart wekad to apply it");
         }
+        let s3_changed = doors::s3_settings_changed(&self.config, &new);
         let old = std::mem::replace(&mut self.config, new);
-        // Paths and listeners stay as started: the running values, not the file's, are true.
-        self.config.data = old.data;
-        self.config.state = old.state;
-        self.config.mount = old.mount;
-        self.config.socket = old.socket;
-        self.config.s3.listen = old.s3.listen;
-        self.config.metrics = old.metrics;
-        self.config.fuse = old.fuse;
+        keep_running_values(&mut self.config, old);
+        if s3_changed {
+            match self.s3.start(&self.config, &mut self.tasks) {
+                Ok(()) => tracing::info!("S3 settings reloaded (anonymous owner, virtual-host domains)"),
+                Err(e) => tracing::error!("could not apply the new S3 settings; the previous S3 server keeps serving: {e}"),
+            }
+        }
     }
 
     /// Drains and stops every component.
@@ -331,8 +340,11 @@ impl Service {
         tracing::info!(deadline = ?self.config.drain_deadline, "stopping: no new requests; draining in-flight ones");
         // Receivers may all be gone already; then there is nothing left to tell.
         let _ = self.shutdown.send(true);
+        self.s3.stop();
+        let stats = self.mounted.as_ref().map(|m| m.stats());
+        let open_files = move || stats.as_ref().map(|s| s.open_files()).unwrap_or(0);
         let drained = tokio::select! {
-            d = tokio::time::timeout(self.config.drain_deadline, drain(&mut self.tasks)) => d.is_ok(),
+            d = tokio::time::timeout(self.config.drain_deadline, drain(&mut self.tasks, open_files)) => d.is_ok(),
             _ = signals.next_stop() => {
                 tracing::warn!("second stop signal: stopping at once");
                 self.tasks.abort_all();
@@ -349,17 +361,50 @@ impl Service {
         Ok(())
     }
 
-    /// Unmounts and removes endpoints.json.
+    /// Unmounts, removes endpoints.json and the socket; the IAM store closes when dropped.
     fn finish(&mut self, at_once: bool) {
-        unmount(&self.config.mount, at_once);
-        if let Err(e) = std::fs::remove_file(&self.endpoints_file) {
-            tracing::debug!(error = %e, "endpoints.json already gone");
+        if let Some(mounted) = self.mounted.take() {
+            notify::status("stopping: unmounting");
+            unmount(mounted, at_once);
+        }
+        for file in [&self.endpoints_file, &self.config.socket] {
+            if let Err(e) = std::fs::remove_file(file) {
+                tracing::debug!(file = %file.display(), error = %e, "already gone");
+            }
         }
     }
 }
 
-async fn drain(tasks: &mut JoinSet<()>) {
+/// The settings a reload cannot change keep their running values.
+fn keep_running_values(config: &mut Config, old: Config) {
+    config.data = old.data;
+    config.state = old.state;
+    config.mount = old.mount;
+    config.socket = old.socket;
+    config.admin_group = old.admin_group;
+    config.fuse = old.fuse;
+    config.metrics = old.metrics;
+    config.s3.listen = old.s3.listen;
+    config.s3.sync = old.s3.sync;
+    config.s3.policy_max_bytes = old.s3.policy_max_bytes;
+}
+
+/// Waits for every task (S3 generations, control, metrics) to finish and for the files
+/// open on the mount to be closed, so in-flight FUSE reads and writes complete too.
+async fn drain(tasks: &mut JoinSet<()>, open_files: impl Fn() -> u64) {
     while tasks.join_next().await.is_some() {}
+    let mut logged = false;
+    loop {
+        let open = open_files();
+        if open == 0 {
+            return;
+        }
+        if !logged {
+            tracing::info!(open, "waiting for files open on the mount to be closed");
+            logged = true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// What changed between `old` and `new` that only a restart applies.
@@ -386,30 +431,24 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     out
 }
 
-/// Unmounts `mount`; if it is busy (or we must hurry), detaches it lazily and says so.
-fn unmount(mount: &Path, at_once: bool) {
-    if !checks::is_mounted(mount) {
-        return;
-    }
-    if !at_once && run_quiet("fusermount3", &["-u"], mount) {
-        tracing::info!(mount = %mount.display(), "unmounted");
-        return;
-    }
-    if checks::lazy_unmount(mount) {
-        tracing::warn!(mount = %mount.display(), "mount busy: unmounted lazily; it disappears once the last open file on it is closed");
+/// Unmounts; the adapter detaches lazily when the mount is busy and says so. When told to
+/// hurry (second signal), detaches lazily at once.
+fn unmount(mounted: weka_fs::fuse::Mounted, at_once: bool) {
+    let mount = mounted.mountpoint().to_path_buf();
+    let result = if at_once {
+        let detached = weka_fs::fuse::lazy_unmount(&mount);
+        // The session must not try a clean unmount after the lazy one.
+        std::mem::forget(mounted);
+        detached
     } else {
-        tracing::error!(mount = %mount.display(), "could not unmount; run `fusermount3 -u -z` on it");
+        mounted.unmount()
+    };
+    match result {
+        Ok(()) => tracing::info!(mount = %mount.display(), "unmounted"),
+        Err(e) => {
+            tracing::error!(mount = %mount.display(), error = %e, "could not unmount; run `fusermount3 -u -z` on it")
+        }
     }
-}
-
-fn run_quiet(cmd: &str, args: &[&str], path: &Path) -> bool {
-    std::process::Command::new(cmd)
-        .args(args)
-        .arg(path)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.

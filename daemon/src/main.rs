@@ -10,11 +10,13 @@ mod access_log;
 mod checks;
 mod config;
 mod control;
+mod doors;
 mod error;
 mod lifecycle;
 mod logging;
 mod metrics;
 mod notify;
+mod observe;
 mod state;
 mod status;
 

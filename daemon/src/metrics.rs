@@ -23,6 +23,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use weka_fs::sync::{lock, Mutex};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OpStatus {
@@ -61,8 +62,20 @@ pub struct Metrics {
     open_handles: Gauge,
     passthrough: Gauge,
     totals: Totals,
-    open_handles_source: OnceLock<Box<dyn Fn() -> i64 + Send + Sync>>,
+    fuse_source: OnceLock<FuseSource>,
+    /// Serialises catching up with the FUSE counters, so concurrent scrapes never add twice.
+    fuse_sampling: Mutex<()>,
 }
+
+/// What the FUSE adapter reports: cumulative (op, calls, errors) and open handles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FuseSample {
+    pub ops: Vec<(&'static str, u64, u64)>,
+    pub open_handles: u64,
+}
+
+/// Reads the FUSE adapter's counters (they are owned by the adapter, sampled at scrape time).
+pub type FuseSource = Box<dyn Fn() -> FuseSample + Send + Sync>;
 
 /// Plain totals for `weka status`.
 #[derive(Default)]
@@ -70,8 +83,6 @@ struct Totals {
     s3_requests: AtomicU64,
     s3_client_errors: AtomicU64,
     s3_server_errors: AtomicU64,
-    fuse_ops: AtomicU64,
-    fuse_errors: AtomicU64,
     iam_denials: AtomicU64,
     sts_issued: AtomicU64,
 }
@@ -99,7 +110,8 @@ impl Metrics {
             open_handles: Gauge::default(),
             passthrough: Gauge::default(),
             totals: Totals::default(),
-            open_handles_source: OnceLock::new(),
+            fuse_source: OnceLock::new(),
+            fuse_sampling: Mutex::new(()),
         };
         registry.register(
             "s3_requests",
@@ -200,34 +212,38 @@ impl Metrics {
         self.totals.sts_issued.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records one FUSE operation and whether it failed.
-    pub fn fuse_op(&self, op: &str, failed: bool) {
-        let label = Op { op: op.to_string() };
-        self.fuse_ops.get_or_create(&label).inc();
-        self.totals.fuse_ops.fetch_add(1, Ordering::Relaxed);
-        if failed {
-            self.fuse_errors.get_or_create(&label).inc();
-            self.totals.fuse_errors.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
     /// Reports whether FUSE passthrough is active.
     pub fn set_passthrough(&self, active: bool) {
         self.passthrough.set(i64::from(active));
     }
 
-    /// Where the open-handle gauge reads its value at scrape time (set once).
-    pub fn set_open_handles_source(&self, source: Box<dyn Fn() -> i64 + Send + Sync>) {
+    /// Where the FUSE counters are read at scrape time (set once, after mounting).
+    pub fn set_fuse_source(&self, source: FuseSource) {
         // Set once at start-up; a second call would be a wiring bug, and keeping the
         // first source is the harmless outcome.
-        let _ = self.open_handles_source.set(source);
+        let _ = self.fuse_source.set(source);
+    }
+
+    /// Brings the FUSE series up to the adapter's cumulative counters; returns the sample.
+    fn sample_fuse(&self) -> FuseSample {
+        let Some(source) = self.fuse_source.get() else {
+            return FuseSample::default();
+        };
+        let _one_at_a_time = lock(&self.fuse_sampling);
+        let sample = source();
+        for &(op, calls, errors) in &sample.ops {
+            let label = Op { op: op.to_string() };
+            catch_up(&self.fuse_ops.get_or_create(&label), calls);
+            catch_up(&self.fuse_errors.get_or_create(&label), errors);
+        }
+        self.open_handles
+            .set(i64::try_from(sample.open_handles).unwrap_or(i64::MAX));
+        sample
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
-        if let Some(source) = self.open_handles_source.get() {
-            self.open_handles.set(source());
-        }
+        self.sample_fuse();
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::warn!(error = %e, "could not encode metrics");
@@ -238,18 +254,30 @@ impl Metrics {
     /// Totals since start, for `weka status`.
     pub fn totals(&self) -> BTreeMap<String, u64> {
         let t = &self.totals;
-        [
+        let fuse = self.sample_fuse();
+        let fuse_calls: u64 = fuse.ops.iter().map(|o| o.1).sum();
+        let fuse_errors: u64 = fuse.ops.iter().map(|o| o.2).sum();
+        let mut totals: BTreeMap<String, u64> = [
             ("s3_requests", &t.s3_requests),
             ("s3_client_errors", &t.s3_client_errors),
             ("s3_server_errors", &t.s3_server_errors),
-            ("fuse_operations", &t.fuse_ops),
-            ("fuse_errors", &t.fuse_errors),
             ("iam_denials", &t.iam_denials),
             ("sts_credentials_issued", &t.sts_issued),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.load(Ordering::Relaxed)))
-        .collect()
+        .collect();
+        totals.insert("fuse_operations".into(), fuse_calls);
+        totals.insert("fuse_errors".into(), fuse_errors);
+        totals
+    }
+}
+
+/// Raises a monotonic counter to `target` (the source's cumulative value).
+fn catch_up(counter: &Counter, target: u64) {
+    let now = counter.get();
+    if target > now {
+        counter.inc_by(target - now);
     }
 }
 
@@ -328,7 +356,10 @@ mod tests {
         m.s3_request("PutObject", 200, Duration::from_millis(3), 10, 0);
         m.s3_request("PutObject", 200, Duration::from_millis(3), 5, 0);
         m.s3_request("GetObject", 404, Duration::from_millis(1), 0, 7);
-        m.fuse_op("lookup", true);
+        m.set_fuse_source(Box::new(|| FuseSample {
+            ops: vec![("lookup", 4, 1)],
+            open_handles: 0,
+        }));
         m.iam_denied();
         let text = m.encode();
         assert!(
@@ -356,9 +387,21 @@ mod tests {
     }
 
     #[test]
-    fn open_handles_are_read_at_scrape_time() {
+    fn fuse_counters_and_open_handles_are_read_at_scrape_time() {
         let m = Metrics::new();
-        m.set_open_handles_source(Box::new(|| 42));
+        let calls = Arc::new(AtomicU64::new(1));
+        let c = calls.clone();
+        m.set_fuse_source(Box::new(move || FuseSample {
+            ops: vec![("read", c.load(Ordering::Relaxed), 0)],
+            open_handles: 42,
+        }));
         assert!(m.encode().contains("wekad_fuse_open_handles 42"));
+        calls.store(7, Ordering::Relaxed);
+        let text = m.encode();
+        assert!(
+            text.contains("wekad_fuse_operations_total{op=\"read\"} 7"),
+            "{text}"
+        );
+        assert_eq!(m.totals()["fuse_operations"], 7);
     }
 }

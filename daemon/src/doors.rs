@@ -1,0 +1,159 @@
+//! The two doors and the control socket, started over the opened state: the FUSE mount, the
+//! S3 listener (restartable in place for SIGHUP) and the control socket.
+//!
+//! Invariants: the S3 port never closes while the daemon runs. A reload builds a new S3
+//! server generation on a duplicate of the same listening socket, starts it, and only then
+//! tells the previous generation to stop accepting and drain, so no connection is refused
+//! during a reload. Each generation is one task; stopping the door stops the current one.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use weka_fs::fuse::{MountOptions, Mounted};
+use weka_fs::tree::Tree;
+use weka_s3::server::{Observer, S3Config as ServerConfig, S3Server};
+
+use crate::config::Config;
+use crate::control::{self, ControlContext};
+use crate::error::{Error, Result};
+use crate::metrics::{FuseSample, Metrics};
+use crate::state::State;
+use crate::status::StatusSource;
+
+/// Mounts the tree and connects the adapter's counters to the metrics.
+pub fn mount(config: &Config, state: &State, metrics: &Metrics) -> Result<Mounted> {
+    let tree = Arc::new(Tree::new(state.root.clone()));
+    let opts = MountOptions {
+        allow_other: config.fuse.allow_other,
+        threads: config.fuse.threads,
+        passthrough: config.fuse.passthrough,
+        fsname: format!("wekad:{}", config.data.display()),
+    };
+    let mounted = weka_fs::fuse::mount(tree, &config.mount, &opts).map_err(|e| {
+        Error::check(
+            format!("cannot mount on {}: {e}", config.mount.display()),
+            "run wekad as root (or with CAP_SYS_ADMIN), check `fusermount3` works, and that the mount point is an empty directory",
+        )
+    })?;
+    let stats = mounted.stats();
+    metrics.set_fuse_source(Box::new(move || FuseSample {
+        ops: stats
+            .ops()
+            .into_iter()
+            .map(|o| (o.op, o.calls, o.errors))
+            .collect(),
+        open_handles: stats.open_files() + stats.open_dirs(),
+    }));
+    Ok(mounted)
+}
+
+/// The settings of the S3 server that a reload may change.
+fn server_config(config: &Config) -> ServerConfig {
+    ServerConfig {
+        virtual_host_domains: config.s3.virtual_host_domains.clone(),
+        anonymous_uid: config.s3.anonymous_uid,
+        anonymous_gid: config.s3.anonymous_gid,
+        ..ServerConfig::default()
+    }
+}
+
+/// True when `new` changes what the running S3 server was built with.
+pub fn s3_settings_changed(old: &Config, new: &Config) -> bool {
+    old.s3.virtual_host_domains != new.s3.virtual_host_domains
+        || old.s3.anonymous_uid != new.s3.anonymous_uid
+        || old.s3.anonymous_gid != new.s3.anonymous_gid
+}
+
+/// The S3 door: one listening socket, served by the current server generation.
+pub struct S3Door {
+    /// The listening socket; dropped on stop so the port closes once the last generation
+    /// has stopped accepting.
+    listener: Option<std::net::TcpListener>,
+    state: State,
+    observer: Arc<dyn Observer>,
+    stop_current: Option<watch::Sender<bool>>,
+}
+
+impl S3Door {
+    pub fn new(
+        listener: std::net::TcpListener,
+        state: State,
+        observer: Arc<dyn Observer>,
+    ) -> S3Door {
+        S3Door {
+            listener: Some(listener),
+            state,
+            observer,
+            stop_current: None,
+        }
+    }
+
+    /// Starts a server generation built from `config`, then retires the previous one.
+    pub fn start(&mut self, config: &Config, tasks: &mut JoinSet<()>) -> Result<()> {
+        let mut server = S3Server::new(
+            server_config(config),
+            self.state.view.clone(),
+            self.state.iam.clone(),
+        )
+        .map_err(|e| {
+            Error::check(
+                format!("cannot start the S3 service: {e}"),
+                "check the [s3] settings",
+            )
+        })?;
+        server.set_observer(self.observer.clone());
+        let Some(master) = &self.listener else {
+            return Err(Error::component("S3 listener", "already stopped"));
+        };
+        let dup = master
+            .try_clone()
+            .map_err(|e| Error::component("S3 listener", e))?;
+        let listener = tokio::net::TcpListener::from_std(dup)
+            .map_err(|e| Error::component("S3 listener", e))?;
+        let (stop, mut stopped) = watch::channel(false);
+        let shutdown = async move {
+            // A dropped sender also means stop.
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        tasks.spawn(async move {
+            if let Err(e) = server.serve(listener, shutdown).await {
+                tracing::error!(error = %e, "the S3 server stopped with an error");
+            }
+        });
+        if let Some(previous) = self.stop_current.replace(stop) {
+            // The previous generation may have ended already; then there is nobody to tell.
+            let _ = previous.send(true);
+        }
+        Ok(())
+    }
+
+    /// Stops accepting; in-flight requests drain in the generation's task.
+    pub fn stop(&mut self) {
+        self.listener = None;
+        if let Some(current) = self.stop_current.take() {
+            let _ = current.send(true);
+        }
+    }
+}
+
+/// Binds the control socket and serves it until `shutdown`.
+pub fn control(
+    config: &Config,
+    state: &State,
+    status: Arc<StatusSource>,
+    shutdown: watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) -> Result<()> {
+    let group = Some(config.admin_group.as_str());
+    let listener = control::bind(&config.socket, group)?;
+    let status_fn: control::StatusFn = Arc::new(move || status.snapshot());
+    let ctx = Arc::new(ControlContext::new(
+        state.iam.clone(),
+        state.view.clone(),
+        status_fn,
+        group,
+    ));
+    tasks.spawn(control::serve(listener, ctx, shutdown));
+    Ok(())
+}
