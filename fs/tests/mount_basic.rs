@@ -1,6 +1,11 @@
 //! Basic operations through a real FUSE mount.
 #![cfg(feature = "fuse-tests")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod common;
 
@@ -33,6 +38,7 @@ fn passthrough_is_active_on_this_kernel() {
     assert!(m.mounted().passthrough_active());
     let mut f = fs::OpenOptions::new()
         .create(true)
+        .truncate(false)
         .read(true)
         .write(true)
         .open(m.path("p"))

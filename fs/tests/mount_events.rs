@@ -1,7 +1,12 @@
 //! Changes published with `Origin::Object` (what the S3 door does) reach the kernel's
 //! caches at once: no sleep between the change and reading it through the mount.
 #![cfg(feature = "fuse-tests")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod common;
 

@@ -3,7 +3,12 @@
 //! trees (and the outcome of each step, errno included) are compared after every step.
 //! Seeded, so a failure names the seed and step that reproduce it.
 #![cfg(feature = "fuse-tests")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod common;
 
@@ -66,6 +71,7 @@ fn apply(base: &Path, step: &Step) -> Result<(), i32> {
     let r = match step {
         Step::Create(n, mode) => fs::OpenOptions::new()
             .create(true)
+            .truncate(false)
             .write(true)
             .mode(*mode)
             .open(p(n))

@@ -1,6 +1,11 @@
 //! Every operation through a real FUSE mount, with its error cases.
 #![cfg(feature = "fuse-tests")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod common;
 
@@ -320,6 +325,7 @@ fn unlink_while_open_keeps_data_readable_and_writable() {
     let p = m.path("f");
     let mut f = fs::OpenOptions::new()
         .create(true)
+        .truncate(false)
         .read(true)
         .write(true)
         .open(&p)
@@ -400,6 +406,7 @@ fn fallocate_seek_data_hole_and_copy_file_range_work() {
     let m = Mnt::new();
     let f = fs::OpenOptions::new()
         .create(true)
+        .truncate(false)
         .read(true)
         .write(true)
         .open(m.path("s"))
@@ -412,7 +419,7 @@ fn fallocate_seek_data_hole_and_copy_file_range_work() {
     assert_eq!(data, 1 << 24);
     // SAFETY: as above.
     let hole = unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_HOLE) };
-    assert!(hole >= 4096 && hole < 1 << 24, "hole at {hole}");
+    assert!((4096..1 << 24).contains(&hole), "hole at {hole}");
     nix::fcntl::fallocate(
         f.as_raw_fd(),
         nix::fcntl::FallocateFlags::empty(),
@@ -429,6 +436,7 @@ fn fallocate_seek_data_hole_and_copy_file_range_work() {
     let from = fs::File::open(&src).unwrap();
     let to = fs::OpenOptions::new()
         .create(true)
+        .truncate(false)
         .write(true)
         .open(m.path("dst"))
         .unwrap();
@@ -500,6 +508,7 @@ fn statfs_fsync_and_fsyncdir_succeed() {
     assert_eq!(st.name_max(), 255);
     let f = fs::OpenOptions::new()
         .create(true)
+        .truncate(false)
         .write(true)
         .open(m.path("f"))
         .unwrap();

@@ -1,7 +1,12 @@
 //! Size and concurrency through the mount: 100k-entry directories, multi-GB sparse files,
 //! several writers at once.
 #![cfg(feature = "fuse-tests")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod common;
 
@@ -41,6 +46,7 @@ fn a_sparse_file_of_several_gigabytes_reads_back_at_its_far_end() {
     let far = 6u64 << 30;
     let f = fs::OpenOptions::new()
         .create(true)
+        .truncate(false)
         .read(true)
         .write(true)
         .open(m.path("sparse"))
@@ -75,6 +81,7 @@ fn concurrent_writers_from_several_threads_all_land() {
     let shared = Arc::new(
         fs::OpenOptions::new()
             .create(true)
+            .truncate(false)
             .read(true)
             .write(true)
             .open(m.path("shared"))

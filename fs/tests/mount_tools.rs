@@ -1,6 +1,11 @@
 //! Real programs on the mount: cp, tar, git, sqlite3, python3.
 #![cfg(feature = "fuse-tests")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod common;
 

@@ -217,8 +217,7 @@ impl Tree {
     /// `fallocate(2)` on the handle.
     pub fn fallocate(&self, fh: u64, offset: u64, length: u64, mode: i32) -> Result<()> {
         let handle = self.files.get(fh)?;
-        let flags =
-            FallocateFlags::from_bits(mode).ok_or_else(|| Error::Unsupported("fallocate mode"))?;
+        let flags = FallocateFlags::from_bits(mode).ok_or(Error::Unsupported("fallocate mode"))?;
         nix::fcntl::fallocate(
             handle.file.as_raw_fd(),
             flags,

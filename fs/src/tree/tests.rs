@@ -350,6 +350,18 @@ fn private_xattrs_are_hidden_and_refused() {
     );
 }
 
+fn etag_len(c: &std::ffi::CString) -> isize {
+    // SAFETY: a null buffer with size 0 asks for the length.
+    unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"user.wekad.etag".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    }
+}
+
 #[test]
 fn opening_for_write_removes_the_stored_etag() {
     let f = fixture();
@@ -369,32 +381,10 @@ fn opening_for_write_removes_the_stored_etag() {
     let a = f.tree.lookup(Ino::ROOT, OsStr::new("a")).unwrap();
     let fh = f.tree.open(a.ino, libc::O_RDONLY).unwrap();
     f.tree.release(fh).unwrap();
-    // SAFETY: a null buffer with size 0 asks for the length.
-    assert_eq!(
-        unsafe {
-            libc::getxattr(
-                c.as_ptr(),
-                c"user.wekad.etag".as_ptr(),
-                std::ptr::null_mut(),
-                0,
-            )
-        },
-        1
-    );
+    assert_eq!(etag_len(&c), 1);
     let fh = f.tree.open(a.ino, libc::O_WRONLY).unwrap();
     f.tree.release(fh).unwrap();
-    // SAFETY: as above.
-    assert_eq!(
-        unsafe {
-            libc::getxattr(
-                c.as_ptr(),
-                c"user.wekad.etag".as_ptr(),
-                std::ptr::null_mut(),
-                0,
-            )
-        },
-        -1
-    );
+    assert_eq!(etag_len(&c), -1);
 }
 
 #[test]
