@@ -14,6 +14,9 @@ mod handlers;
 mod peer;
 mod sts;
 
+#[cfg(test)]
+mod tests;
+
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
