@@ -89,7 +89,8 @@ impl S3Server {
     /// Builds the service over `view` with IAM authentication and authorization.
     pub fn new(cfg: S3Config, view: Arc<ObjectView>, iam: Iam) -> Result<S3Server> {
         let mut builder = S3ServiceBuilder::new(Gateway::new(view, cfg.region.clone()));
-        let resolver = Resolver::new(iam);
+        let resolver = Resolver::new(iam.clone());
+        builder.set_route(crate::sts::StsRoute::new(resolver.sts().clone(), iam));
         builder.set_auth(WekaAuth::new(resolver.clone()));
         builder.set_access(WekaAccess::new(
             resolver,

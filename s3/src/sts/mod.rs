@@ -127,6 +127,11 @@ impl StsError {
         }
     }
 
+    /// The S3 error for a request signed with a temporary credential (or carrying a token).
+    pub fn s3_error(&self) -> s3s::S3Error {
+        s3s::S3Error::with_message(self.s3_code(), self.client_message())
+    }
+
     /// The message sent to the client (no internal detail for 5xx).
     pub fn client_message(&self) -> String {
         match self {
