@@ -60,6 +60,11 @@ fn an_object_side_delete_and_create_are_visible_at_once() {
     );
     // A replaced entry (new inode under the old name) shows the new inode.
     fs::write(m.path("b/k"), b"one").unwrap();
+    let listed: Vec<_> = fs::read_dir(m.path("b"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(listed, vec!["k"]);
     let before = ino(&m, "b/k");
     fs::write(m.backing(".wekad/tmp"), b"two!").unwrap();
     fs::rename(m.backing(".wekad/tmp"), m.backing("b/k")).unwrap();

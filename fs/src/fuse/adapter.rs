@@ -10,6 +10,12 @@
 //! itself. fuser 0.16 cannot answer `create` with a backing file, and an inode cannot be
 //! open both cached and passthrough at once (the kernel says ETXTBSY), so with passthrough
 //! `create` answers ENOSYS once and the kernel falls back to `mknod` + `open` for good.
+//!
+//! Caching: files are opened with `FOPEN_KEEP_CACHE` and directories with
+//! `FOPEN_CACHE_DIR`, so the kernel keeps pages and listings across opens. That is safe
+//! because every change the kernel did not make itself (the S3 door) is pushed to it by
+//! invalidation (`inval.rs`), and `FUSE_AUTO_INVAL_DATA` drops pages whose file changed
+//! size or mtime behind the daemon's back once the attributes expire.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -260,7 +266,8 @@ impl Filesystem for Adapter {
             | consts::FUSE_READDIRPLUS_AUTO
             | consts::FUSE_PARALLEL_DIROPS
             | consts::FUSE_ASYNC_READ
-            | consts::FUSE_BIG_WRITES;
+            | consts::FUSE_BIG_WRITES
+            | consts::FUSE_AUTO_INVAL_DATA;
         for cap in [wanted, consts::FUSE_MAX_PAGES] {
             // A capability this kernel lacks is simply not used.
             let _ = config.add_capabilities(cap);
@@ -538,7 +545,7 @@ impl Filesystem for Adapter {
         self.pool.spawn(move || match ctx.tree.opendir(Ino(ino)) {
             Ok(fh) => {
                 ctx.stats.dir_opened();
-                reply.opened(fh, 0);
+                reply.opened(fh, consts::FOPEN_KEEP_CACHE | consts::FOPEN_CACHE_DIR);
             }
             Err(e) => ctx.fail(reply, e),
         });
@@ -686,7 +693,7 @@ impl Filesystem for Adapter {
             move || match ctx.tree.create(Ino(parent), &name, mode, flags, who) {
                 Ok((attr, fh)) => {
                     ctx.stats.file_opened(None);
-                    reply.created(&TTL, &file_attr(&attr), 0, fh, 0);
+                    reply.created(&TTL, &file_attr(&attr), 0, fh, consts::FOPEN_KEEP_CACHE);
                 }
                 Err(e) => ctx.fail(reply, e),
             },
@@ -785,8 +792,19 @@ fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, repl
         Err(e) => {
             tracing::debug!(fh, error = %e, "passthrough refused, serving the file through the daemon");
             ctx.stats.file_opened(Some(false));
-            reply.opened(fh, 0);
+            reply.opened(fh, consts::FOPEN_KEEP_CACHE);
         }
+    }
+}
+
+/// Lists entries from `offset` on until the reply buffer is full.
+fn readdir(ctx: &Ctx, fh: u64, offset: i64, mut reply: ReplyDirectory) {
+    let result = ctx.tree.readdir(fh, offset, |e| {
+        reply.add(e.ino.0, e.next, file_type(e.kind), &e.name)
+    });
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => ctx.fail(reply, e),
     }
 }
 

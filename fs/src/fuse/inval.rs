@@ -25,7 +25,11 @@ impl ChangeSink for Invalidator {
             return;
         }
         let result = match change {
-            Change::Entry { parent, name } => self.notifier.inval_entry(parent.0, name),
+            // The parent's attributes (mtime, size) and cached listing change with the entry.
+            Change::Entry { parent, name } => self
+                .notifier
+                .inval_entry(parent.0, name)
+                .and_then(|()| self.notifier.inval_inode(parent.0, 0, -1)),
             Change::Inode { ino } => self.notifier.inval_inode(ino.0, 0, -1),
         };
         if let Err(e) = result {
