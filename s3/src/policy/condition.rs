@@ -389,12 +389,15 @@ fn date_of(value: CtxValue<'_>) -> Option<OffsetDateTime> {
     }
 }
 
+/// The request address; an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, what a
+/// dual-stack listener reports for IPv4 peers) is compared as the IPv4 address.
 fn ip_of(value: CtxValue<'_>) -> Option<IpAddr> {
-    match value {
-        CtxValue::Ip(ip) => Some(ip),
-        CtxValue::Str(s) => s.parse().ok(),
-        CtxValue::Bool(_) | CtxValue::Time(_) | CtxValue::Epoch(_) => None,
-    }
+    let ip = match value {
+        CtxValue::Ip(ip) => ip,
+        CtxValue::Str(s) => s.parse().ok()?,
+        CtxValue::Bool(_) | CtxValue::Time(_) | CtxValue::Epoch(_) => return None,
+    };
+    Some(ip.to_canonical())
 }
 
 fn bool_of(value: CtxValue<'_>) -> Option<bool> {
@@ -516,6 +519,7 @@ mod tests {
     #[test_case("2001:db8::1", "2001:db8::/32", true)]
     #[test_case("2001:db9::1", "2001:db8::/32", false)]
     #[test_case("::1", "::1/128", true)]
+    #[test_case("::ffff:10.1.2.3", "10.0.0.0/8", true; "v4 mapped address is its v4 address")]
     fn ip_operators_v6(ip: &str, block: &str, expected: bool) {
         let mut ctx = ctx();
         ctx.source_ip = Some(ip.parse().unwrap());
