@@ -20,6 +20,7 @@ use s3s::{s3_error, S3Request, S3Result};
 
 use crate::iam::{Iam, S3Identity};
 use crate::policy::{self, Decision, Policy, RequestContext};
+use crate::sts::{Sts, StsError};
 
 /// Who is making a request, as the handlers need it.
 #[derive(Debug, Clone)]
@@ -88,31 +89,64 @@ impl Authz {
 
 /// What a set of credentials resolves to.
 pub struct Resolved {
-    pub secret: String,
     pub identity: Arc<S3Identity>,
     /// The session policy of temporary credentials.
     pub session: Option<Arc<Policy>>,
 }
 
-/// Looks up credentials; shared by `WekaAuth` and `WekaAccess`.
+/// Looks up credentials; shared by `WekaAuth` (secrets) and `WekaAccess` (identities), so a
+/// kind of credential is added in one place. Long-term keys are IAM users; temporary keys
+/// (STS) carry a session token that is verified on every request against the live user.
 #[derive(Clone)]
 pub struct Resolver {
     iam: Iam,
+    sts: Sts,
 }
 
 impl Resolver {
-    /// A resolver over the IAM store.
+    /// A resolver over the IAM store, with STS keyed by the server key.
     pub fn new(iam: Iam) -> Resolver {
-        Resolver { iam }
+        let sts = Sts::new(iam.server_key());
+        Resolver { iam, sts }
     }
 
-    /// The secret and identity for `access_key`, or `None` if unknown.
-    pub fn resolve(&self, access_key: &str) -> Option<Resolved> {
-        let identity = self.iam.s3_identity(access_key)?;
-        Some(Resolved {
-            secret: identity.secret.expose().to_owned(),
-            identity,
-            session: None,
+    /// The STS issuer/verifier this resolver uses.
+    pub fn sts(&self) -> &Sts {
+        &self.sts
+    }
+
+    /// The secret that signs requests of `access_key`, `None` if unknown.
+    pub fn secret(&self, access_key: &str) -> Option<String> {
+        match self.iam.s3_identity(access_key) {
+            Some(id) => Some(id.secret.expose().to_owned()),
+            None => self.sts.secret_for(access_key),
+        }
+    }
+
+    /// The identity behind a verified signature by `access_key`, with its session token.
+    pub fn identify(&self, access_key: &str, token: Option<&str>) -> S3Result<Resolved> {
+        if let Some(identity) = self.iam.s3_identity(access_key) {
+            if token.is_some() {
+                return Err(StsError::UnexpectedToken.s3_error());
+            }
+            return Ok(Resolved {
+                identity,
+                session: None,
+            });
+        }
+        if !crate::sts::is_temporary_access_key(access_key) {
+            return Err(s3_error!(InvalidAccessKeyId));
+        }
+        let token = token
+            .ok_or(StsError::MissingToken)
+            .map_err(|e| e.s3_error())?;
+        let session = self
+            .sts
+            .verify(token, access_key, &self.iam)
+            .map_err(|e| e.s3_error())?;
+        Ok(Resolved {
+            identity: session.parent,
+            session: session.session_policy,
         })
     }
 }
@@ -131,8 +165,8 @@ impl WekaAuth {
 #[async_trait::async_trait]
 impl S3Auth for WekaAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.resolver.resolve(access_key) {
-            Some(r) => Ok(SecretKey::from(r.secret)),
+        match self.resolver.secret(access_key) {
+            Some(secret) => Ok(SecretKey::from(secret)),
             None => Err(s3_error!(
                 InvalidAccessKeyId,
                 "The AWS access key Id you provided does not exist in our records."
@@ -223,12 +257,12 @@ fn check_list(
 #[async_trait::async_trait]
 impl S3Access for WekaAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let resolved = cx
-            .credentials()
-            .and_then(|c| self.resolver.resolve(&c.access_key));
-        if cx.credentials().is_some() && resolved.is_none() {
-            return Err(s3_error!(InvalidAccessKeyId));
-        }
+        let token =
+            crate::sts::security_token(cx.headers(), cx.uri()).map(std::borrow::Cow::into_owned);
+        let resolved = match cx.credentials() {
+            Some(c) => Some(self.resolver.identify(&c.access_key, token.as_deref())?),
+            None => None,
+        };
         let identity = resolved.as_ref().map(|r| r.identity.clone());
         let caller = match &identity {
             Some(id) => Caller {
