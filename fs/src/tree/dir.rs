@@ -1,8 +1,8 @@
 //! Open directories: `opendir`/`readdir`/`releasedir`/`fsyncdir`.
 //!
-//! A directory handle reads the whole directory once (at the first `readdir` from offset 0,
-//! and again whenever the caller rewinds to 0) and serves entries by index, so offsets are
-//! stable however the kernel splits the listing. `.wekad` at the root is never listed.
+//! A directory handle reads the whole directory once (at its first `readdir`, and again
+//! whenever the caller rewinds to 0) and serves entries by index, so offsets are stable
+//! however the kernel splits the listing. `.wekad` at the root is never listed.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -33,7 +33,8 @@ pub struct DirEntry {
 struct DirHandle {
     ino: Ino,
     fd: OwnedFd,
-    entries: Mutex<Vec<DirEntry>>,
+    /// The snapshot; `None` until the first `readdir`.
+    entries: Mutex<Option<Vec<DirEntry>>>,
 }
 
 #[derive(Default)]
@@ -76,7 +77,7 @@ impl Tree {
         let handle = DirHandle {
             ino,
             fd: dir,
-            entries: Mutex::new(Vec::new()),
+            entries: Mutex::new(None),
         };
         write(&self.dirs.map).insert(fh, Arc::new(handle));
         Ok(fh)
@@ -91,11 +92,14 @@ impl Tree {
     ) -> Result<()> {
         let handle = self.dirs.get(fh)?;
         let mut entries = lock(&handle.entries);
-        if offset == 0 {
-            *entries = self.list(&handle)?;
+        // A fresh handle may be asked to continue at an offset (the kernel resumes a
+        // listing whose cached part it dropped, or the caller used seekdir): read the
+        // directory then too.
+        if offset == 0 || entries.is_none() {
+            *entries = Some(self.list(&handle)?);
         }
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        for entry in entries.iter().skip(start) {
+        for entry in entries.iter().flatten().skip(start) {
             if add(entry) {
                 break;
             }

@@ -432,3 +432,29 @@ fn sparse_files_report_data_and_holes() {
     assert_eq!(f.tree.lseek(fh, 0, libc::SEEK_DATA).unwrap(), 1 << 20);
     assert_eq!(f.tree.lseek(fh, 0, libc::SEEK_HOLE).unwrap(), 0);
 }
+
+#[test]
+fn a_fresh_directory_handle_continues_at_an_offset() {
+    let f = fixture();
+    for i in 0..10 {
+        std::fs::write(f.dir.path().join(format!("f{i}")), b"").unwrap();
+    }
+    let first = f.tree.opendir(Ino::ROOT).unwrap();
+    let mut all = Vec::new();
+    f.tree
+        .readdir(first, 0, |e| {
+            all.push(e.clone());
+            false
+        })
+        .unwrap();
+    assert_eq!(all.len(), 12, "ten files, `.` and `..`");
+    let second = f.tree.opendir(Ino::ROOT).unwrap();
+    let mut rest = Vec::new();
+    f.tree
+        .readdir(second, 5, |e| {
+            rest.push(e.clone());
+            false
+        })
+        .unwrap();
+    assert_eq!(rest, all[5..].to_vec());
+}
