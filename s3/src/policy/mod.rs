@@ -213,6 +213,9 @@ pub fn authorize_all(
 mod proptests;
 
 #[cfg(test)]
+mod semantics_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use test_case::test_case;
