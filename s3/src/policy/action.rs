@@ -5,7 +5,7 @@
 //! case-insensitive matching as AWS does; a pattern that matches nothing is refused.
 //! Evaluation is then a bit test. This module performs no I/O.
 
-use super::glob::{self, Piece};
+use super::glob;
 use std::fmt;
 
 /// An S3 action that policies may allow or deny (WEKA's supported list plus the three
@@ -161,10 +161,10 @@ pub fn resolve_pattern(pattern: &str) -> ActionSet {
         .fold(ActionSet::EMPTY, ActionSet::with)
 }
 
-/// Whether the pattern is one of the "everything" forms refused in bucket policies.
+/// Whether the pattern grants every action (`s3:*`, `*`, `s3:**`, ...), which bucket
+/// policies refuse.
 pub fn is_match_all(pattern: &str) -> bool {
-    let pieces = glob::compile(pattern);
-    matches!(pieces.as_slice(), [Piece::Star]) || pattern.eq_ignore_ascii_case("s3:*")
+    resolve_pattern(pattern) == ActionSet::all()
 }
 
 #[cfg(test)]
@@ -188,7 +188,13 @@ mod tests {
     fn star_forms_resolve_to_every_action() {
         assert_eq!(resolve_pattern("s3:*"), ActionSet::all());
         assert_eq!(resolve_pattern("*"), ActionSet::all());
-        assert!(is_match_all("*") && is_match_all("S3:*") && !is_match_all("s3:Get*"));
+        assert!(
+            is_match_all("*")
+                && is_match_all("S3:*")
+                && is_match_all("s3:**")
+                && is_match_all("*:*")
+        );
+        assert!(!is_match_all("s3:Get*"));
     }
 
     #[test]

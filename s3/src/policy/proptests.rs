@@ -164,3 +164,49 @@ proptest! {
         prop_assert_eq!(list, own);
     }
 }
+
+const FRAGMENTS: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "\"Version\"",
+    "\"2012-10-17\"",
+    "\"Statement\"",
+    "\"Effect\"",
+    "\"Allow\"",
+    "\"Action\"",
+    "\"s3:*\"",
+    "\"Resource\"",
+    "\"arn:aws:s3:::*\"",
+    "\"Condition\"",
+    "\"StringLike\"",
+    "\"s3:prefix\"",
+    "\"${aws:username}\"",
+    "\"${\"",
+    "1e400",
+    "null",
+    "true",
+    "\"*?\"",
+];
+
+proptest! {
+    #[test]
+    fn parsing_never_panics_on_arbitrary_text(text in "\\PC{0,200}") {
+        let _ = Policy::parse(&text, DEFAULT_MAX_BYTES);
+        let _ = Policy::parse_bucket_policy(&text, DEFAULT_MAX_BYTES);
+    }
+
+    #[test]
+    fn parsing_never_panics_on_policy_shaped_text(parts in proptest::collection::vec(select(FRAGMENTS), 0..60)) {
+        let text = parts.concat();
+        if let Ok(policy) = Policy::parse(&text, DEFAULT_MAX_BYTES) {
+            let ctx = RequestContext::new(time::OffsetDateTime::UNIX_EPOCH);
+            let _ = policy.evaluate(Action::GetObject, "arn:aws:s3:::b/k", &ctx);
+            prop_assert!(Policy::parse(&policy.pretty(), 1 << 20).is_ok(), "pretty output parses again");
+        }
+    }
+}
