@@ -637,3 +637,26 @@ fn without_passthrough_reads_and_writes_go_through_the_daemon() {
         data.len() as u64 + 3
     );
 }
+
+#[test]
+fn append_and_positional_writers_share_a_file_correctly() {
+    let m = Mnt::new();
+    for first_append in [false, true] {
+        let p = m.path(if first_append { "appended-first" } else { "rdwr-first" });
+        fs::write(&p, b"0123456789").unwrap();
+        let open_append = || fs::OpenOptions::new().append(true).open(&p).unwrap();
+        let open_rdwr = || fs::OpenOptions::new().read(true).write(true).open(&p).unwrap();
+        let (mut app, rdwr) = if first_append {
+            let a = open_append();
+            (a, open_rdwr())
+        } else {
+            let r = open_rdwr();
+            (open_append(), r)
+        };
+        std::os::unix::fs::FileExt::write_all_at(&rdwr, b"AB", 0).unwrap();
+        app.write_all(b"END").unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&rdwr, b"CD", 4).unwrap();
+        drop((app, rdwr));
+        assert_eq!(fs::read(&p).unwrap(), b"AB23CD6789END", "append opened first: {first_append}");
+    }
+}

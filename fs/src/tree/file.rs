@@ -29,12 +29,30 @@ pub struct FileHandle {
     /// The inode the handle was opened on.
     pub ino: Ino,
     pub(crate) file: File,
+    /// Opened plain `O_RDWR` (no append or sync flags), so the kernel may use this very
+    /// descriptor as the inode's passthrough backing file for every opener.
+    shareable: bool,
 }
 
 impl FileHandle {
     /// The backing descriptor (used by the FUSE adapter to set up kernel passthrough).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
+    }
+
+    /// True if this descriptor can serve as the passthrough backing file of its inode
+    /// for all openers (read-write, no `O_APPEND`/`O_SYNC`, which would apply to all).
+    pub fn shareable_as_backing(&self) -> bool {
+        self.shareable
+    }
+
+    fn new(ino: Ino, file: File, flags: i32) -> FileHandle {
+        let shareable = backing_flags(flags) & !libc::O_NOATIME == libc::O_RDWR;
+        FileHandle {
+            ino,
+            file,
+            shareable,
+        }
     }
 }
 
@@ -94,7 +112,7 @@ impl Tree {
             xattr::forget_etag(file.as_fd());
             self.publish_inode(ino);
         }
-        Ok(self.files.insert(FileHandle { ino, file }))
+        Ok(self.files.insert(FileHandle::new(ino, file, flags)))
     }
 
     /// Creates (or with no `O_EXCL`, opens) `parent/name` and opens it, returning the
@@ -135,10 +153,9 @@ impl Tree {
             xattr::forget_etag(file.as_fd());
         }
         let attr = self.remember(sys::reopen(file.as_fd(), libc::O_PATH)?)?;
-        let fh = self.files.insert(FileHandle {
-            ino: attr.ino,
-            file,
-        });
+        let fh = self
+            .files
+            .insert(FileHandle::new(attr.ino, file, flags & !libc::O_TRUNC));
         self.publish_entry(parent, name);
         Ok((attr, fh))
     }
