@@ -456,7 +456,7 @@ mod tests {
     #[test_case("StringLikeIfExists", "s3:prefix", r#""other/*""#, false; "if exists on present key")]
     #[test_case("StringEquals", "s3:ExistingObjectTag/Team", r#""Blue""#, true)]
     #[test_case("StringEquals", "s3:ExistingObjectTag/team", r#""Blue""#, false; "tag names are case sensitive")]
-    fn string_operators(operator: &str, key: &str, values: &str, expected: bool) {
+    fn string_operators_follow_aws_rules(operator: &str, key: &str, values: &str, expected: bool) {
         assert_eq!(holds(operator, key, values), expected);
     }
 
@@ -470,7 +470,7 @@ mod tests {
     #[test_case("NumericGreaterThan", "100", false)]
     #[test_case("NumericGreaterThanEquals", "100", true)]
     #[test_case("NumericLessThanEquals", "[1, 200]", true; "numbers as json numbers")]
-    fn numeric_operators(operator: &str, values: &str, expected: bool) {
+    fn numeric_operators_compare_as_numbers(operator: &str, values: &str, expected: bool) {
         assert_eq!(holds(operator, "s3:max-keys", values), expected);
     }
 
@@ -501,7 +501,7 @@ mod tests {
     #[test_case("DateGreaterThan", "aws:CurrentTime", "1700000000", true; "epoch operand")]
     #[test_case("DateLessThan", "aws:EpochTime", r#""2025-01-01T00:00:00Z""#, true; "epoch key")]
     #[test_case("NumericEquals", "aws:EpochTime", "1728000000", true; "epoch key as number")]
-    fn date_operators(operator: &str, key: &str, values: &str, expected: bool) {
+    fn date_operators_compare_instants(operator: &str, key: &str, values: &str, expected: bool) {
         assert_eq!(holds(operator, key, values), expected);
     }
 
@@ -512,7 +512,7 @@ mod tests {
     #[test_case("IpAddress", r#""::/0""#, false; "v6 block does not hold a v4 address")]
     #[test_case("NotIpAddress", r#""10.0.0.0/8""#, true)]
     #[test_case("NotIpAddress", r#""192.168.0.0/16""#, false)]
-    fn ip_operators_v4(operator: &str, values: &str, expected: bool) {
+    fn ip_operators_test_ipv4_cidr_membership(operator: &str, values: &str, expected: bool) {
         assert_eq!(holds(operator, "aws:SourceIp", values), expected);
     }
 
@@ -520,7 +520,7 @@ mod tests {
     #[test_case("2001:db9::1", "2001:db8::/32", false)]
     #[test_case("::1", "::1/128", true)]
     #[test_case("::ffff:10.1.2.3", "10.0.0.0/8", true; "v4 mapped address is its v4 address")]
-    fn ip_operators_v6(ip: &str, block: &str, expected: bool) {
+    fn ip_operators_test_ipv6_cidr_membership(ip: &str, block: &str, expected: bool) {
         let mut ctx = ctx();
         ctx.source_ip = Some(ip.parse().unwrap());
         let values = Json::String(block.into());
@@ -547,7 +547,7 @@ mod tests {
     #[test_case("Bool", r#""TRUE""#, true; "case insensitive")]
     #[test_case("Bool", "false", false)]
     #[test_case("BoolIfExists", "false", false; "present so if exists compares")]
-    fn bool_operator(operator: &str, values: &str, expected: bool) {
+    fn bool_operator_compares_flags(operator: &str, values: &str, expected: bool) {
         assert_eq!(holds(operator, "aws:SecureTransport", values), expected);
     }
 
@@ -555,7 +555,7 @@ mod tests {
     #[test_case("s3:delimiter", "false", false)]
     #[test_case("s3:prefix", "true", false; "present key is not null")]
     #[test_case("s3:prefix", "false", true)]
-    fn null_operator(key: &str, values: &str, expected: bool) {
+    fn null_operator_tests_key_presence(key: &str, values: &str, expected: bool) {
         assert_eq!(holds("Null", key, values), expected);
     }
 
@@ -584,7 +584,7 @@ mod tests {
     #[test_case("ForAllValues:StringNotEquals", &["x", "y"], true)]
     #[test_case("ForAllValues:StringNotEquals", &["a", "y"], false)]
     #[test_case("ForAllValues:StringLike", &["a1", "b2"], true)]
-    fn set_qualifiers(operator: &str, request: &[&str], expected: bool) {
+    fn set_qualifiers_quantify_over_request_values(operator: &str, request: &[&str], expected: bool) {
         let values = if operator.ends_with("Like") {
             r#"["a*", "b*"]"#
         } else {

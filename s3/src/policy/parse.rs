@@ -491,7 +491,7 @@ mod tests {
     #[test_case(r#"{"Effect":"Allow","NotPrincipal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}"#, "NotPrincipal"; "not principal")]
     #[test_case(r#"{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}"#, "Action"; "s3 star")]
     #[test_case(r#"{"Effect":"Allow","Principal":"*","Action":["s3:GetObject","*"],"Resource":"arn:aws:s3:::b/*"}"#, "Action"; "bare star")]
-    fn bucket_policy_refusals(statement: &str, field: &str) {
+    fn bucket_policies_refuse_named_principals_and_all_actions(statement: &str, field: &str) {
         let (location, _) = refusal(&wrap(statement), DocumentKind::Bucket);
         assert_eq!(location.field, field);
     }

@@ -221,7 +221,7 @@ fn username_is_substituted_as_literal_text() {
 /// true, every `...IfExists` form true, `Null` `true` holds. Condition key names are
 /// case-insensitive"
 #[test]
-fn absent_condition_keys() {
+fn absent_condition_keys_follow_aws_rules() {
     let with = |operator: &str| {
         parse(&format!(
             r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b","Condition":{{"{operator}":{{"S3:Delimiter":"/"}}}}}}]}}"#
