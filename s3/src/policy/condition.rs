@@ -138,7 +138,12 @@ impl Operator {
             None => (false, rest),
         };
         let Some(&(_, kind, negated)) = OPERATORS.iter().find(|(n, _, _)| *n == base) else {
-            return Err(format!("unknown condition operator {name:?}"));
+            let known: Vec<&str> = OPERATORS.iter().map(|(n, _, _)| *n).collect();
+            return Err(format!(
+                "unknown condition operator {name:?}; known: {} (each also as ...IfExists, \
+                 ForAnyValue:... and ForAllValues:..., except Null)",
+                known.join(", ")
+            ));
         };
         if kind == Kind::Null && (if_exists || qualifier != Qualifier::Single) {
             return Err(format!(
@@ -212,7 +217,11 @@ impl Condition {
     ) -> Result<Condition, String> {
         let op = Operator::parse(operator)?;
         let Some(key) = CondKey::parse(key) else {
-            return Err(format!("unknown condition key {key:?}"));
+            return Err(format!(
+                "unknown condition key {key:?}; known: s3:prefix, s3:delimiter, s3:max-keys, \
+                 s3:x-amz-content-sha256, s3:ExistingObjectTag/<name>, aws:SourceIp, \
+                 aws:SecureTransport, aws:username, aws:userid, aws:CurrentTime, aws:EpochTime"
+            ));
         };
         let texts = operand_texts(values)?;
         let operands = texts
@@ -584,7 +593,11 @@ mod tests {
     #[test_case("ForAllValues:StringNotEquals", &["x", "y"], true)]
     #[test_case("ForAllValues:StringNotEquals", &["a", "y"], false)]
     #[test_case("ForAllValues:StringLike", &["a1", "b2"], true)]
-    fn set_qualifiers_quantify_over_request_values(operator: &str, request: &[&str], expected: bool) {
+    fn set_qualifiers_quantify_over_request_values(
+        operator: &str,
+        request: &[&str],
+        expected: bool,
+    ) {
         let values = if operator.ends_with("Like") {
             r#"["a*", "b*"]"#
         } else {
