@@ -103,6 +103,7 @@ impl S3Door {
             )
         })?;
         server.set_observer(self.observer.clone());
+        server.set_shutdown_grace(config.drain_deadline);
         let Some(master) = &self.listener else {
             return Err(Error::component("S3 listener", "already stopped"));
         };

@@ -83,6 +83,7 @@ pub struct S3Server {
     service: S3Service,
     tls: Option<tokio_rustls::TlsAcceptor>,
     observer: Option<Arc<dyn Observer>>,
+    grace: Duration,
 }
 
 impl S3Server {
@@ -111,6 +112,7 @@ impl S3Server {
             service: builder.build(),
             tls,
             observer: None,
+            grace: SHUTDOWN_GRACE,
         })
     }
 
@@ -125,8 +127,14 @@ impl S3Server {
         self.observer = Some(observer);
     }
 
+    /// How long in-flight requests may run after shutdown (default `SHUTDOWN_GRACE`; the
+    /// daemon sets its configured drain deadline).
+    pub fn set_shutdown_grace(&mut self, grace: Duration) {
+        self.grace = grace;
+    }
+
     /// Serves `listener` until `shutdown` completes, then drains in-flight requests for at
-    /// most `SHUTDOWN_GRACE`.
+    /// most the shutdown grace.
     pub fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -149,7 +157,7 @@ impl S3Server {
                 }
             }
             drop(listener);
-            if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            if tokio::time::timeout(shared.grace, graceful.shutdown())
                 .await
                 .is_err()
             {
