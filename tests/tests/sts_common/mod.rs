@@ -175,6 +175,26 @@ def sign(claims, key, alg="HS512"):
     return head + "." + body + "." + sig
 def claims_of(token):
     return json.loads(unb64u(token.split(".")[1]))
+def raw(form, ak=None, sk=None, token=None, region="us-east-1", service="sts"):
+    """POSTs `form` to the S3 port, SigV4-signed unless ak is None; returns (status, code, body)."""
+    import re, urllib.parse, urllib.request, urllib.error
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    body = urllib.parse.urlencode(form)
+    req = AWSRequest(method="POST", url=EP + "/", data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    if ak is not None:
+        SigV4Auth(Credentials(ak, sk, token), service, region).add_auth(req)
+    p = req.prepare()
+    r = urllib.request.Request(p.url, data=body.encode(), headers=dict(p.headers), method="POST")
+    try:
+        resp = urllib.request.urlopen(r, timeout=10)
+        status, text = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode()
+    m = re.search(r"<Code>([^<]*)</Code>", text)
+    return status, (m.group(1) if m else "OK"), text
 def assume(ak, sk, **kw):
     c = sts(ak, sk).assume_role(RoleArn="arn:aws:iam::000000000000:role/weka", RoleSessionName="e2e", **kw)["Credentials"]
     return c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]

@@ -1,0 +1,344 @@
+//! The STS API on the S3 port, end to end with unmodified clients: boto3, the AWS CLI
+//! (explicit calls and a `role_arn` + `source_profile` profile), botocore's automatic
+//! renewal of expiring credentials, the AWS SDK for Rust, and raw SigV4 requests for the
+//! edges (any region in the credential scope, unknown actions, parameter errors).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod sts_common;
+
+use std::process::Command;
+
+use aws_sdk_s3::primitives::ByteStream;
+use sts_common::{ok, python_ok};
+use weka_e2e::Daemon;
+
+#[test]
+fn boto3_assume_role_on_the_s3_port_gives_credentials_that_work_for_s3() {
+    let d = Daemon::start();
+    let out = python_ok(
+        &d,
+        r#"
+admin = sts(os.environ["ADMIN_AK"], os.environ["ADMIN_SK"])
+r = admin.assume_role(RoleArn="arn:aws:iam::000000000000:role/any", RoleSessionName="boto3-e2e",
+                      DurationSeconds=900, ExternalId="ignored")
+c = r["Credentials"]
+left = c["Expiration"].timestamp() - time.time()
+assert 880 < left <= 901, left
+assert r["AssumedRoleUser"]["Arn"].endswith("assumed-role/admin/boto3-e2e"), r["AssumedRoleUser"]
+t = s3(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+t.create_bucket(Bucket="boto")
+t.put_object(Bucket="boto", Key="k/v.txt", Body=b"via sts")
+print(t.get_object(Bucket="boto", Key="k/v.txt")["Body"].read().decode())
+print(",".join(o["Key"] for o in t.list_objects_v2(Bucket="boto")["Contents"]))
+url = t.generate_presigned_url("get_object", Params={"Bucket": "boto", "Key": "k/v.txt"})
+import urllib.request
+print(urllib.request.urlopen(url).read().decode())
+"#,
+        &[],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["via sts", "k/v.txt", "via sts"]
+    );
+    assert_eq!(
+        std::fs::read(d.mount().join("boto/k/v.txt")).unwrap(),
+        b"via sts"
+    );
+}
+
+fn aws(d: &Daemon, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new("aws");
+    cmd.args(args)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", d.root().join("aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            d.root().join("aws-credentials"),
+        )
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run aws")
+}
+
+#[test]
+fn the_aws_cli_assumes_a_role_and_tells_who_is_calling() {
+    let d = Daemon::start();
+    let (ak, sk) = d.admin_keys();
+    let ep = d.s3_endpoint();
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", ak.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", sk.as_str()),
+    ];
+    let who: serde_json::Value = serde_json::from_str(&ok(&aws(
+        &d,
+        &["--endpoint-url", &ep, "sts", "get-caller-identity"],
+        &keys,
+    )))
+    .unwrap();
+    assert_eq!(who["Arn"], "arn:aws:iam::000000000000:user/admin");
+    assert_eq!(who["Account"], "000000000000");
+
+    let assumed = ok(&aws(
+        &d,
+        &[
+            "--endpoint-url",
+            &ep,
+            "sts",
+            "assume-role",
+            "--role-arn",
+            "arn:aws:iam::000000000000:role/r",
+            "--role-session-name",
+            "cli",
+            "--duration-seconds",
+            "1200",
+        ],
+        &keys,
+    ));
+    let v: serde_json::Value = serde_json::from_str(&assumed).unwrap();
+    let c = &v["Credentials"];
+    let temp = [
+        ("AWS_ACCESS_KEY_ID", c["AccessKeyId"].as_str().unwrap()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            c["SecretAccessKey"].as_str().unwrap(),
+        ),
+        ("AWS_SESSION_TOKEN", c["SessionToken"].as_str().unwrap()),
+    ];
+    let who: serde_json::Value = serde_json::from_str(&ok(&aws(
+        &d,
+        &["--endpoint-url", &ep, "sts", "get-caller-identity"],
+        &temp,
+    )))
+    .unwrap();
+    assert_eq!(
+        who["Arn"],
+        format!("arn:aws:sts::000000000000:assumed-role/admin/{}", temp[0].1)
+    );
+    ok(&aws(
+        &d,
+        &["--endpoint-url", &ep, "s3", "mb", "s3://clibucket"],
+        &temp,
+    ));
+    let listed = ok(&aws(&d, &["--endpoint-url", &ep, "s3", "ls"], &temp));
+    assert!(listed.contains("clibucket"), "{listed}");
+}
+
+/// Writes an AWS config with profile `src` (the admin's keys) and profile `role`
+/// (`role_arn` + `source_profile = src`), both pointing at the daemon.
+fn write_role_profile(d: &Daemon) {
+    let (ak, sk) = d.admin_keys();
+    let ep = d.s3_endpoint();
+    std::fs::write(
+        d.root().join("aws-config"),
+        format!(
+            "[profile src]\nregion = us-east-1\nendpoint_url = {ep}\n\n[profile role]\nrole_arn = arn:aws:iam::000000000000:role/weka\n\
+             role_session_name = profile-e2e\nsource_profile = src\nduration_seconds = 3600\nregion = us-east-1\nendpoint_url = {ep}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.root().join("aws-credentials"),
+        format!("[src]\naws_access_key_id = {ak}\naws_secret_access_key = {sk}\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_profile_with_role_arn_and_source_profile_works_for_the_aws_cli_and_boto3() {
+    let d = Daemon::start();
+    write_role_profile(&d);
+    let who: serde_json::Value = serde_json::from_str(&ok(&aws(
+        &d,
+        &["--profile", "role", "sts", "get-caller-identity"],
+        &[],
+    )))
+    .unwrap();
+    let arn = who["Arn"].as_str().unwrap();
+    assert!(
+        arn.starts_with("arn:aws:sts::000000000000:assumed-role/admin/ASIA"),
+        "{arn}"
+    );
+    ok(&aws(
+        &d,
+        &["--profile", "role", "s3", "mb", "s3://profilebucket"],
+        &[],
+    ));
+
+    let out = python_ok(
+        &d,
+        r#"
+session = boto3.Session(profile_name="role")
+c = session.client("s3", config=CFG)
+c.put_object(Bucket="profilebucket", Key="p.txt", Body=b"profile")
+print(c.get_object(Bucket="profilebucket", Key="p.txt")["Body"].read().decode())
+print(session.get_credentials().get_frozen_credentials().access_key[:4])
+"#,
+        &[],
+    );
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["profile", "ASIA"]);
+}
+
+#[test]
+fn a_client_renews_its_expiring_credentials_by_itself() {
+    let d = Daemon::start();
+    write_role_profile(&d);
+    // botocore refreshes assumed-role credentials on its own once they are within its
+    // refresh window (15 minutes advisory, 10 mandatory) of expiring; the profile asks for
+    // one hour. Rather than sleeping, move the expiry of the live credentials into that
+    // window and let the next call notice it.
+    let out = python_ok(
+        &d,
+        r#"
+import datetime
+session = boto3.Session(profile_name="role")
+c = session.client("s3", config=CFG)
+c.create_bucket(Bucket="renew")
+creds = session.get_credentials()
+first = creds.get_frozen_credentials().access_key
+assert creds.refresh_needed() is False
+soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=30)
+creds._expiry_time = soon
+# The assume-role fetcher keeps the last response in a cache of its own; it would be
+# about to expire too, so age it the same way.
+fetcher = creds._refresh_using.__self__
+for entry in fetcher._cache.values():
+    entry["Credentials"]["Expiration"] = soon.isoformat()
+assert creds.refresh_needed(), "now inside the refresh window"
+c.put_object(Bucket="renew", Key="after-refresh", Body=b"ok")
+second = creds.get_frozen_credentials().access_key
+left = (creds._expiry_time - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+print(first != second, first[:4], second[:4], 3500 < left <= 3600)
+"#,
+        &[],
+    );
+    assert_eq!(out.trim(), "True ASIA ASIA True");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rust_sdk_assumes_a_role_and_uses_the_credentials() {
+    let d = Daemon::start();
+    let (ak, sk) = d.admin_keys();
+    let out = d
+        .sts_client(&ak, &sk)
+        .assume_role()
+        .role_arn("arn:aws:iam::000000000000:role/rust")
+        .role_session_name("rust-sdk")
+        .duration_seconds(900)
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    assert_eq!(c.access_key_id().len(), 20);
+    let s3 = d.s3_client_with_token(c.access_key_id(), c.secret_access_key(), c.session_token());
+    s3.create_bucket().bucket("rustsdk").send().await.unwrap();
+    s3.put_object()
+        .bucket("rustsdk")
+        .key("a")
+        .body(ByteStream::from_static(b"rust"))
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket("rustsdk")
+        .key("a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"rust"
+    );
+
+    let temp = d.sts_client(c.access_key_id(), c.secret_access_key());
+    // Without its session token the temporary key is refused.
+    let err = temp.get_caller_identity().send().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_sts::error::ProvideErrorMetadata::code(&err),
+        Some("InvalidClientTokenId")
+    );
+}
+
+#[test]
+fn the_signature_is_accepted_with_any_region_in_the_scope_even_an_empty_one() {
+    let d = Daemon::start();
+    let out = python_ok(
+        &d,
+        r#"
+ak, sk = os.environ["ADMIN_AK"], os.environ["ADMIN_SK"]
+form = {"Action": "GetCallerIdentity", "Version": "2011-06-15"}
+for region in ["us-east-1", "eu-west-3", "", "weka"]:
+    print(repr(region), raw(form, ak, sk, region=region)[:2])
+print("bad-secret", raw(form, ak, sk + "x")[:2])
+"#,
+        &[],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "'us-east-1' (200, 'OK')",
+            "'eu-west-3' (200, 'OK')",
+            "'' (200, 'OK')",
+            "'weka' (200, 'OK')",
+            "bad-secret (403, 'SignatureDoesNotMatch')",
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn parameter_errors_unknown_actions_and_iam_calls_get_quick_sts_errors() {
+    let d = Daemon::start();
+    let out = python_ok(
+        &d,
+        r#"
+ak, sk = os.environ["ADMIN_AK"], os.environ["ADMIN_SK"]
+def ar(**extra):
+    form = {"Action": "AssumeRole", "Version": "2011-06-15", "RoleArn": "arn:aws:iam::000000000000:role/x",
+            "RoleSessionName": "edge"}
+    form.update(extra)
+    return raw(form, ak, sk)[:2]
+print(ar(DurationSeconds="899"))
+print(ar(DurationSeconds="604801"))
+print(ar(DurationSeconds="604800")[0])
+print(ar(DurationSeconds="soon"))
+print(ar(Policy="{not json"))
+print(ar(Policy='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::' + "x" * 2100 + '"}]}'))
+print(ar(RoleSessionName="a b"))
+print(raw({"Action": "CreateUser", "UserName": "eve"}, ak, sk)[:2])
+print(raw({"Version": "2011-06-15"}, ak, sk)[:2])
+print(raw({"Action": "AssumeRole", "RoleArn": "arn:aws:iam::000000000000:role/x", "RoleSessionName": "anon"})[:2])
+start = time.time()
+iam = boto3.client("iam", endpoint_url=EP, region_name="us-east-1", aws_access_key_id=ak, aws_secret_access_key=sk, config=CFG)
+try:
+    iam.list_users()
+    print("IAM answered")
+except Exception:
+    print("refused", time.time() - start < 5)
+"#,
+        &[],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "(400, 'InvalidParameterValue')",
+            "(400, 'InvalidParameterValue')",
+            "200",
+            "(400, 'InvalidParameterValue')",
+            "(400, 'MalformedPolicyDocument')",
+            "(400, 'PackedPolicyTooLarge')",
+            "(400, 'InvalidParameterValue')",
+            "(400, 'InvalidAction')",
+            "(400, 'InvalidAction')",
+            "(403, 'AccessDenied')",
+            "refused True",
+        ],
+        "{out}"
+    );
+}
