@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use nix::sys::signal::Signal;
-use weka_e2e::Daemon;
+use weka_e2e::{Daemon, DaemonOptions};
 
 /// Size of the object PUT while the daemon is told to stop.
 const PUT_SIZE: usize = 1 << 30;
@@ -18,7 +18,11 @@ const READ_SIZE: usize = 32 << 20;
 
 /// Sends a presigned PUT over a raw socket, writing the body in 1 MiB chunks; `progress`
 /// gets a message after the first 16 MiB. Returns the HTTP status line.
-fn slow_put(url: &str, headers: Vec<(String, String)>, progress: mpsc::Sender<()>) -> String {
+fn slow_put(
+    url: &str,
+    headers: Vec<(String, String)>,
+    progress: mpsc::Sender<()>,
+) -> Result<String, String> {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut stream = TcpStream::connect(host).unwrap();
@@ -30,14 +34,20 @@ fn slow_put(url: &str, headers: Vec<(String, String)>, progress: mpsc::Sender<()
     stream.write_all(head.as_bytes()).unwrap();
     let chunk = vec![b'w'; 1 << 20];
     for i in 0..PUT_SIZE / chunk.len() {
-        stream.write_all(&chunk).unwrap();
+        if let Err(e) = stream.write_all(&chunk) {
+            let mut response = String::new();
+            let _ = stream.read_to_string(&mut response);
+            return Err(format!("after {i} MiB: {e}; response: {response:?}"));
+        }
         if i == 16 {
             let _ = progress.send(());
         }
     }
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response.lines().next().unwrap_or_default().to_string()
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    Ok(response.lines().next().unwrap_or_default().to_string())
 }
 
 /// Opens a file on the mount, tells `opened`, then reads it slowly to the end.
@@ -58,7 +68,10 @@ fn slow_read(path: std::path::PathBuf, opened: mpsc::Sender<()>) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_large_put_and_a_fuse_read_in_flight_complete_before_the_daemon_exits() {
-    let mut daemon = Daemon::start();
+    // A debug build takes tens of seconds for 1 GiB on a loaded 2-core machine; the drain
+    // deadline must cover it (the default is 30 s).
+    let mut daemon =
+        Daemon::start_with(DaemonOptions::default().config("drain_deadline = \"300s\"\n"));
     let s3 = daemon.admin_s3();
     s3.create_bucket().bucket("drain").send().await.unwrap();
     std::fs::write(
@@ -98,7 +111,10 @@ async fn a_large_put_and_a_fuse_read_in_flight_complete_before_the_daemon_exits(
         "the S3 port still accepts after SIGTERM"
     );
 
-    let status_line = writer.join().unwrap();
+    let status_line = writer
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("PUT failed: {e}\n{}", daemon.stderr()));
     assert!(
         status_line.contains(" 200 "),
         "PUT in flight got {status_line:?}\n{}",

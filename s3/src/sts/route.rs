@@ -296,7 +296,10 @@ impl S3Route for StsRoute {
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let rid = request_id();
         let result = match read_form(&mut req).await {
-            Ok(form) => self.dispatch(&req, &form, &rid),
+            Ok(form) => {
+                record_action(&req, form.get("Action"));
+                self.dispatch(&req, &form, &rid)
+            }
             Err(e) => Err(e),
         };
         Ok(match result {
@@ -304,6 +307,24 @@ impl S3Route for StsRoute {
             Err(err) => error_response(&err, &rid),
         })
     }
+}
+
+/// Names the STS action and caller in the request's record for the access log and
+/// metrics (the S3 access check, which fills it for S3 operations, does not run for this
+/// route). Only known action names are recorded, so metric labels stay a bounded set.
+fn record_action(req: &S3Request<Body>, action: Option<&str>) {
+    let Some(peer) = req.extensions.get::<crate::auth::Peer>() else {
+        return;
+    };
+    let mut seen = peer
+        .seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    seen.op = match action {
+        Some(a @ ("AssumeRole" | "GetCallerIdentity")) => a.to_owned(),
+        _ => "-".to_owned(),
+    };
+    seen.user = req.credentials.as_ref().map(|c| c.access_key.clone());
 }
 
 #[cfg(test)]
