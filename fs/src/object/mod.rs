@@ -21,6 +21,8 @@ mod meta;
 mod multipart;
 mod name;
 mod sys;
+#[cfg(test)]
+mod tests;
 
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

@@ -1,0 +1,245 @@
+//! Engine tests of the object view (no kernel, no HTTP).
+
+use std::ffi::OsString;
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::events::{Change, ChangeSink, Origin};
+
+fn view() -> (tempfile::TempDir, ObjectView) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Arc::new(Root::open(dir.path()).unwrap());
+    let view = ObjectView::new(root, ObjectOptions { sync: false }).unwrap();
+    (dir, view)
+}
+
+const ME: Owner = Owner { uid: 0, gid: 0 };
+
+fn bucket(v: &ObjectView, name: &str) -> BucketName {
+    let b = BucketName::parse(name).unwrap();
+    v.create_bucket(&b, ME).unwrap();
+    b
+}
+
+fn put(v: &ObjectView, b: &BucketName, key: &str, data: &[u8]) -> Written {
+    let mut s = v.stage().unwrap();
+    if !key.ends_with('/') {
+        s.write(data).unwrap();
+    }
+    v.commit(
+        b,
+        &ObjectKey::parse(key).unwrap(),
+        s,
+        PutParams::default(),
+        ME,
+    )
+    .unwrap()
+}
+
+fn list_all(
+    v: &ObjectView,
+    b: &BucketName,
+    prefix: &str,
+    delimiter: Option<&str>,
+    page: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let q = ListQuery {
+            prefix: prefix.into(),
+            delimiter: delimiter.map(Into::into),
+            after: after.clone(),
+            max: page,
+        };
+        let p = v.list(b, &q).unwrap();
+        out.extend(p.entries.iter().map(|e| e.key().to_owned()));
+        if !p.truncated {
+            return out;
+        }
+        after = p.entries.last().map(|e| e.key().to_owned());
+    }
+}
+
+const KEYS: &[&str] = &[
+    "a-b", "a.b", "a/x", "a/y/z", "a/y0", "a0", "b/", "b/c", "c", "é", "zz/1/2/3",
+];
+
+#[test]
+fn listing_is_in_byte_order_where_a_directory_sorts_as_name_slash() {
+    let (_d, v) = view();
+    let b = bucket(&v, "bkt");
+    for k in KEYS {
+        put(&v, &b, k, b"");
+    }
+    let mut sorted: Vec<String> = KEYS.iter().map(|s| s.to_string()).collect();
+    sorted.sort();
+    assert_eq!(list_all(&v, &b, "", None, 1000), sorted);
+}
+
+#[test]
+fn every_page_size_resumes_exactly_where_the_last_page_stopped() {
+    let (_d, v) = view();
+    let b = bucket(&v, "bkt");
+    for k in KEYS {
+        put(&v, &b, k, b"x");
+    }
+    let full = list_all(&v, &b, "", None, 1000);
+    for page in 1..=KEYS.len() {
+        assert_eq!(list_all(&v, &b, "", None, page), full, "page size {page}");
+    }
+}
+
+#[test]
+fn delimiter_folds_directories_into_common_prefixes_across_pages() {
+    let (_d, v) = view();
+    let b = bucket(&v, "bkt");
+    for k in KEYS {
+        put(&v, &b, k, b"x");
+    }
+    let want = vec!["a-b", "a.b", "a/", "a0", "b/", "c", "zz/", "é"];
+    for page in 1..=4 {
+        assert_eq!(
+            list_all(&v, &b, "", Some("/"), page),
+            want,
+            "page size {page}"
+        );
+    }
+    assert_eq!(
+        list_all(&v, &b, "a/", Some("/"), 1),
+        vec!["a/x", "a/y/", "a/y0"]
+    );
+    assert_eq!(list_all(&v, &b, "a/y", None, 1), vec!["a/y/z", "a/y0"]);
+    assert_eq!(list_all(&v, &b, "b/", None, 1), vec!["b/", "b/c"]);
+}
+
+#[test]
+fn other_delimiters_fold_keys_by_their_first_occurrence() {
+    let (_d, v) = view();
+    let b = bucket(&v, "bkt");
+    for k in ["x-1", "x-2", "y", "z-3/q"] {
+        put(&v, &b, k, b"x");
+    }
+    assert_eq!(list_all(&v, &b, "", Some("-"), 1000), vec!["x-", "y", "z-"]);
+    assert_eq!(list_all(&v, &b, "", Some("-"), 1), vec!["x-", "y", "z-"]);
+}
+
+#[test]
+fn a_stale_etag_is_recomputed_and_stored_again() {
+    let (d, v) = view();
+    let b = bucket(&v, "bkt");
+    let w = put(&v, &b, "f", b"one");
+    assert_eq!(w.etag, "f97c5d29941bfb1b2fdab0874906ab82");
+    std::fs::write(d.path().join("bkt/f"), b"two!").unwrap();
+    let o = v.open_object(&b, &ObjectKey::parse("f").unwrap()).unwrap();
+    assert_eq!(
+        o.stamp.etag,
+        hex::encode(<md5::Md5 as md5::Digest>::digest(b"two!"))
+    );
+}
+
+#[test]
+fn deleting_the_last_object_removes_implicit_parents_but_not_directory_objects() {
+    let (d, v) = view();
+    let b = bucket(&v, "bkt");
+    put(&v, &b, "keep/", b"");
+    put(&v, &b, "keep/a/b/c", b"x");
+    v.delete_object(&b, &ObjectKey::parse("keep/a/b/c").unwrap())
+        .unwrap();
+    assert!(!d.path().join("bkt/keep/a").exists());
+    assert!(
+        d.path().join("bkt/keep").is_dir(),
+        "a directory object stays"
+    );
+    v.delete_object(&b, &ObjectKey::parse("keep/").unwrap())
+        .unwrap();
+    assert!(!d.path().join("bkt/keep").exists());
+    assert!(d.path().join("bkt").is_dir());
+}
+
+#[test]
+fn a_dropped_staged_write_leaves_nothing_and_crash_leftovers_are_cleaned_on_start() {
+    let (d, v) = view();
+    let s = v.stage().unwrap();
+    drop(s);
+    assert_eq!(
+        std::fs::read_dir(d.path().join(".wekad/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+    std::fs::write(d.path().join(".wekad/tmp/put-leftover"), b"junk").unwrap();
+    drop(v);
+    let _v = ObjectView::new(
+        Arc::new(Root::open(d.path()).unwrap()),
+        ObjectOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_dir(d.path().join(".wekad/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(Origin, Change)>>);
+
+impl ChangeSink for Recorder {
+    fn changed(&self, origin: Origin, change: &Change) {
+        self.0.lock().unwrap().push((origin, change.clone()));
+    }
+}
+
+#[test]
+fn every_entry_a_put_creates_is_published_before_it_returns() {
+    let (_d, v) = view();
+    let b = bucket(&v, "bkt");
+    let rec = Arc::new(Recorder::default());
+    v.root().events().subscribe(rec.clone());
+    put(&v, &b, "n1/n2", b"x");
+    let names: Vec<OsString> = rec
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(o, c)| match c {
+            Change::Entry { name, .. } if *o == Origin::Object => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, vec![OsString::from("n1"), OsString::from("n2")]);
+}
+
+#[test]
+fn a_file_in_the_way_of_a_directory_is_a_conflict_naming_it() {
+    let (_d, v) = view();
+    let b = bucket(&v, "bkt");
+    put(&v, &b, "f", b"x");
+    let mut s = v.stage().unwrap();
+    s.write(b"y").unwrap();
+    let err = v
+        .commit(
+            &b,
+            &ObjectKey::parse("f/g").unwrap(),
+            s,
+            PutParams::default(),
+            ME,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Object(ObjectError::Conflict { ref path, .. }) if path == "f"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_listing_cached_snapshot_follows_changes_made_behind_its_back() {
+    let (d, v) = view();
+    let b = bucket(&v, "bkt");
+    put(&v, &b, "one", b"x");
+    assert_eq!(list_all(&v, &b, "", None, 10), vec!["one"]);
+    std::fs::write(d.path().join("bkt/two"), b"y").unwrap();
+    assert_eq!(list_all(&v, &b, "", None, 10), vec!["one", "two"]);
+}
