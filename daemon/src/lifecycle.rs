@@ -261,8 +261,16 @@ impl Service {
         });
         write_atomically(&self.endpoints_file, endpoints.to_string().as_bytes())
             .map_err(|e| Error::component("writing endpoints.json", e))?;
+        let passthrough = match self
+            .mounted
+            .as_ref()
+            .is_some_and(|m| m.passthrough_active())
+        {
+            true => "FUSE passthrough active",
+            false => "FUSE passthrough not available: reads and writes go through the daemon",
+        };
         let line = format!(
-            "serving {} on {} and S3 on http://{s3}",
+            "serving {} on {} and S3 on http://{s3} ({passthrough})",
             self.config.data.display(),
             self.config.mount.display()
         );

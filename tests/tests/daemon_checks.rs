@@ -108,3 +108,34 @@ fn a_port_in_use_names_the_port_and_the_setting() {
     );
     assert!(stderr.contains("--s3-listen"), "{stderr}");
 }
+
+#[test]
+fn a_data_directory_without_user_xattrs_is_refused() {
+    // ramfs has no user.* extended attributes.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "ramfs", "ramfs"])
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mount ramfs");
+    let _guard = weka_e2e::MountGuard::new(&data);
+    let (code, stderr) = start_failing(
+        DaemonOptions::default()
+            .arg("--data")
+            .arg(data.to_str().unwrap()),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("does not support user extended attributes"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("user_xattr"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(&data).unwrap().count(),
+        0,
+        "the probe file is removed"
+    );
+}
