@@ -684,3 +684,92 @@ async fn reqwest_like_get(url: &str) -> String {
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checksums_are_verified_and_returned_when_asked() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+    use base64::Engine as _;
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let body = b"checksummed body".to_vec();
+    s3.put_object()
+        .bucket("bkt")
+        .key("c")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket("bkt")
+        .key("c")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    let want = base64::engine::general_purpose::STANDARD
+        .encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+    assert_eq!(got.checksum_sha256(), Some(want.as_str()));
+    let bad_md5 = base64::engine::general_purpose::STANDARD.encode([0u8; 16]);
+    let err = s3
+        .put_object()
+        .bucket("bkt")
+        .key("d")
+        .content_md5(bad_md5)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "BadDigest");
+    assert!(
+        !f.data().join("bkt/d").exists(),
+        "a refused upload leaves nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operations_we_do_not_implement_answer_not_implemented() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let started = std::time::Instant::now();
+    let err = s3.get_bucket_acl().bucket("bkt").send().await.unwrap_err();
+    assert_eq!(code(&err), "NotImplemented");
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 501);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_stops_short_of_its_length_times_out_within_seconds() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = Fixture::start().await;
+    f.admin()
+        .create_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    f.iam.set_bucket_policy("bkt", "public").unwrap();
+    let host = f.endpoint.strip_prefix("http://").unwrap().to_owned();
+    let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "PUT /bkt/stalled HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n0123456789"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(30), s.read(&mut buf))
+        .await
+        .expect("the server answers")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(!f.data().join("bkt/stalled").exists());
+}
