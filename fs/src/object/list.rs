@@ -70,6 +70,8 @@ struct SnapEntry {
     /// Name, plus `/` for a directory.
     sort: String,
     dir: bool,
+    /// A symlink (to a regular file beneath its directory).
+    link: bool,
 }
 
 struct Snapshot {
@@ -132,14 +134,18 @@ fn read_sorted(dir: BorrowedFd<'_>) -> Result<Vec<SnapEntry>> {
         let Ok(name) = String::from_utf8(name) else {
             continue;
         };
-        let is_dir = match kind {
-            sys::Kind::Dir => true,
-            sys::Kind::File => false,
-            sys::Kind::Symlink if symlink_is_file(dir, &name) => false,
+        let (is_dir, link) = match kind {
+            sys::Kind::Dir => (true, false),
+            sys::Kind::File => (false, false),
+            sys::Kind::Symlink if symlink_is_file(dir, &name) => (false, true),
             sys::Kind::Symlink | sys::Kind::Other => continue,
         };
         let sort = if is_dir { format!("{name}/") } else { name };
-        out.push(SnapEntry { sort, dir: is_dir });
+        out.push(SnapEntry {
+            sort,
+            dir: is_dir,
+            link,
+        });
     }
     out.sort_unstable_by(|a, b| a.sort.as_bytes().cmp(b.sort.as_bytes()));
     Ok(out)
@@ -328,7 +334,7 @@ impl Walk<'_> {
         if rel.is_some_and(|r| e.sort.as_str() <= r) {
             return Ok(ControlFlow::Continue(()));
         }
-        let Some(entry) = object_entry(dir, dir_key, &e.sort)? else {
+        let Some(entry) = object_entry(dir, dir_key, &e.sort, e.link)? else {
             return Ok(ControlFlow::Continue(()));
         };
         Ok(c.object(entry))
@@ -368,18 +374,37 @@ impl Walk<'_> {
 }
 
 /// Size, mtime and ETag of a listed file, or `None` if it vanished or is not a regular file.
-fn object_entry(dir: BorrowedFd<'_>, dir_key: &str, name: &str) -> Result<Option<ListEntry>> {
-    let fd = match sys::open_beneath(dir, name, OFlag::O_PATH) {
+///
+/// A plain entry is opened directly (`O_NOFOLLOW | O_NONBLOCK`: it was a regular file when
+/// the snapshot was taken, and neither a symlink nor a fifo swapped in since can be followed
+/// or block); a symlink goes through `openat2` beneath its directory and a `/proc` reopen.
+fn object_entry(
+    dir: BorrowedFd<'_>,
+    dir_key: &str,
+    name: &str,
+    link: bool,
+) -> Result<Option<ListEntry>> {
+    let opened = if link {
+        open_link_target(dir, name)
+    } else {
+        sys::open_child(
+            dir,
+            name,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
+        )
+    };
+    let fd = match opened {
         Ok(fd) => fd,
         Err(Error::NotFound | Error::NotADirectory) => return Ok(None),
+        Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
         Err(e) => return Err(e),
     };
     let st = sys::stat(fd.as_fd())?;
     if sys::Kind::of_mode(st.st_mode) != sys::Kind::File {
         return Ok(None);
     }
-    let etag = match stored_etag(&fd, &st) {
-        Some(s) => s,
+    let etag = match meta::fresh_stamp(fd.as_fd(), &st).ok().flatten() {
+        Some(s) => s.etag,
         None => stamp_etag(&st),
     };
     Ok(Some(ListEntry::Object {
@@ -391,15 +416,18 @@ fn object_entry(dir: BorrowedFd<'_>, dir_key: &str, name: &str) -> Result<Option
     }))
 }
 
-/// The stored ETag if fresh. `fgetxattr` does not work on `O_PATH` descriptors, so the
-/// xattr is read through the descriptor's `/proc` path (no reopen of the content).
-fn stored_etag(fd: &OwnedFd, st: &nix::sys::stat::FileStat) -> Option<String> {
-    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
-    let file = std::fs::File::open(path).ok()?;
-    meta::fresh_stamp(file.as_fd(), st)
-        .ok()
-        .flatten()
-        .map(|s| s.etag)
+/// Opens the regular file a symlink leads to (beneath `dir`) for reading its xattrs.
+fn open_link_target(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
+    let path_fd = sys::open_beneath(dir, name, OFlag::O_PATH)?;
+    let st = sys::stat(path_fd.as_fd())?;
+    if sys::Kind::of_mode(st.st_mode) != sys::Kind::File {
+        return Err(Error::NotFound);
+    }
+    let proc = format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&path_fd)
+    );
+    Ok(OwnedFd::from(std::fs::File::open(proc)?))
 }
 
 /// A stand-in ETag for content changed outside the object view and not hashed yet:

@@ -243,3 +243,24 @@ fn a_listing_cached_snapshot_follows_changes_made_behind_its_back() {
     std::fs::write(d.path().join("bkt/two"), b"y").unwrap();
     assert_eq!(list_all(&v, &b, "", None, 10), vec!["one", "two"]);
 }
+
+#[test]
+fn listing_shows_symlinks_to_files_inside_and_hides_escapes_and_special_files() {
+    let (d, v) = view();
+    let b = bucket(&v, "bkt");
+    put(&v, &b, "target", b"t");
+    std::os::unix::fs::symlink("target", d.path().join("bkt/link")).unwrap();
+    std::os::unix::fs::symlink("../outside", d.path().join("bkt/escape")).unwrap();
+    std::fs::write(d.path().join("outside"), b"o").unwrap();
+    nix::unistd::mkfifo(
+        &d.path().join("bkt/fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    assert_eq!(list_all(&v, &b, "", None, 10), vec!["link", "target"]);
+    let err = v.open_object(&b, &ObjectKey::parse("fifo").unwrap()).err();
+    assert!(
+        matches!(err, Some(Error::Object(ObjectError::NoSuchKey))),
+        "{err:?}"
+    );
+}
