@@ -99,9 +99,7 @@ impl S3Server {
             cfg.anonymous_gid,
         ));
         if !cfg.virtual_host_domains.is_empty() {
-            let host = s3s::host::MultiDomain::new(&cfg.virtual_host_domains)
-                .map_err(|e| Error::InvalidArgument(format!("virtual host domains: {e}")))?;
-            builder.set_host(host);
+            builder.set_host(VirtualHosts::new(&cfg.virtual_host_domains)?);
         }
         let tls = cfg
             .tls
@@ -276,6 +274,51 @@ impl S3Server {
             });
         }
         Ok(resp)
+    }
+}
+
+/// Virtual-host addressing for the configured domains: `<bucket>.<domain>[:port]` names the
+/// bucket, anything else (an IP address, `localhost`, the bare domain) is path-style. Unlike
+/// s3s's `MultiDomain`, a port in the Host header is ignored and an unknown host never
+/// becomes a bucket name.
+struct VirtualHosts {
+    domains: Vec<String>,
+}
+
+impl VirtualHosts {
+    fn new(domains: &[String]) -> Result<VirtualHosts> {
+        let domains: Vec<String> = domains
+            .iter()
+            .map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase())
+            .collect();
+        if let Some(bad) = domains
+            .iter()
+            .find(|d| d.is_empty() || d.contains(':') || d.contains('/'))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "virtual host domain `{bad}` is not a domain name"
+            )));
+        }
+        Ok(VirtualHosts { domains })
+    }
+}
+
+impl s3s::host::S3Host for VirtualHosts {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        let name = host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(h, _)| h);
+        for domain in &self.domains {
+            let Some(rest) = name.strip_suffix(domain.as_str()) else {
+                continue;
+            };
+            if let Some(bucket) = rest.strip_suffix('.').filter(|b| !b.is_empty()) {
+                return Ok(s3s::host::VirtualHost::new(domain.as_str())
+                    .with_bucket(bucket.to_ascii_lowercase()));
+            }
+        }
+        Ok(s3s::host::VirtualHost::new(name))
     }
 }
 

@@ -24,6 +24,10 @@ const PASSWORD: &str = "Secret123!x";
 
 impl Fixture {
     async fn start() -> Fixture {
+        Fixture::start_with(S3Config::default()).await
+    }
+
+    async fn start_with(cfg: S3Config) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let state = dir.path().join("state");
@@ -31,7 +35,7 @@ impl Fixture {
         let root = Arc::new(Root::open(&data).unwrap());
         let view = Arc::new(ObjectView::new(root, ObjectOptions { sync: false }).unwrap());
         let iam = Iam::open(&state, IamOptions::default()).unwrap();
-        let server = S3Server::new(S3Config::default(), view, iam.clone()).unwrap();
+        let server = S3Server::new(cfg, view, iam.clone()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -772,4 +776,67 @@ async fn a_body_that_stops_short_of_its_length_times_out_within_seconds() {
     );
     assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(!f.data().join("bkt/stalled").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn virtual_host_style_requests_address_the_bucket_by_host_name() {
+    let cfg = S3Config {
+        virtual_host_domains: vec!["s3.test".into()],
+        ..S3Config::default()
+    };
+    let f = Fixture::start_with(cfg).await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("vhost").send().await.unwrap();
+    s3.put_object()
+        .bucket("vhost")
+        .key("dir/obj")
+        .body(ByteStream::from_static(b"by host"))
+        .send()
+        .await
+        .unwrap();
+    f.iam.set_bucket_policy("vhost", "download").unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = f.endpoint.strip_prefix("http://").unwrap().to_owned();
+    let port = host.rsplit(':').next().unwrap();
+    let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let req =
+        format!("GET /dir/obj HTTP/1.1\r\nHost: vhost.s3.test:{port}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with("by host"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn if_none_match_on_the_current_etag_answers_304() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let put = s3
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from_static(b"v"))
+        .send()
+        .await
+        .unwrap();
+    let err = s3
+        .get_object()
+        .bucket("bkt")
+        .key("k")
+        .if_none_match(put.e_tag().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 304);
+    let ok = s3
+        .get_object()
+        .bucket("bkt")
+        .key("k")
+        .if_none_match("\"other\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.body.collect().await.unwrap().into_bytes().as_ref(), b"v");
 }
