@@ -47,6 +47,7 @@ install -D -m 0755 "$bindir/wekad" "$destdir/usr/local/bin/wekad"
 install -D -m 0755 "$bindir/weka" "$destdir/usr/local/bin/weka"
 install -D -m 0644 "$here/wekad.service" "$destdir/etc/systemd/system/wekad.service"
 install -D -m 0644 "$repo/README.md" "$destdir/usr/local/share/doc/wekad/README.md"
+install -D -m 0644 "$here/wekad-confined.conf" "$destdir/usr/local/share/doc/wekad/wekad-confined.conf"
 if [ -e "$destdir/etc/wekad/wekad.toml" ]; then
   echo "kept existing $destdir/etc/wekad/wekad.toml"
 else

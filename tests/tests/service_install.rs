@@ -51,6 +51,21 @@ fn install_into_a_destdir_writes_binaries_unit_and_config_and_uninstall_removes_
     assert_eq!(mode(&d.join("etc/wekad/wekad.toml")), 0o640);
     assert!(d.join("srv/wekad/data").is_dir() && d.join("srv/wekad/mnt").is_dir());
     assert!(d.join("usr/local/share/doc/wekad/README.md").is_file());
+    assert!(d
+        .join("usr/local/share/doc/wekad/wekad-confined.conf")
+        .is_file());
+    // No mount namespace in the unit itself: it would hide the FUSE mount from the host.
+    for hidden in [
+        "ProtectSystem=",
+        "PrivateTmp=",
+        "ProtectHome=",
+        "ReadWritePaths=",
+    ] {
+        assert!(
+            !unit.lines().any(|l| l.starts_with(hidden)),
+            "{hidden} in the unit"
+        );
+    }
 
     // A second install keeps an edited configuration.
     std::fs::write(d.join("etc/wekad/wekad.toml"), "log_level = \"debug\"\n").unwrap();
@@ -115,4 +130,22 @@ fn the_unit_passes_systemd_analyze_verify() {
         "warnings: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn the_unit_with_the_confining_drop_in_passes_systemd_analyze_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(script("wekad.service")).unwrap();
+    let mut unit = unit.replace("/usr/local/bin/wekad", wekad_bin().to_str().unwrap());
+    // Appended, the drop-in's [Service] section merges into the unit's.
+    unit.push_str(&std::fs::read_to_string(script("wekad-confined.conf")).unwrap());
+    let path = dir.path().join("wekad.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.is_empty(), "{stderr}");
 }
