@@ -154,3 +154,56 @@ fn weka_status_reports_paths_mount_endpoints_and_counts() {
     assert!(status["version"].as_str().unwrap().starts_with("0."));
     assert!(status["counters"]["fuse_operations"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_file_held_open_past_the_drain_deadline_is_cut_and_the_mount_detached_lazily() {
+    let mut daemon =
+        Daemon::start_with(DaemonOptions::default().config("drain_deadline = \"1s\"\n"));
+    std::fs::write(daemon.mount().join("held"), b"x").unwrap();
+    let held = std::fs::File::open(daemon.mount().join("held")).unwrap();
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon
+        .wait_exit(Duration::from_secs(30))
+        .expect("wekad exits after the deadline");
+    let stderr = daemon.stderr();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(
+        stderr.contains("waiting for files open on the mount"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("drain deadline passed"), "{stderr}");
+    assert!(
+        stderr.contains("lazily"),
+        "the log says the unmount was lazy: {stderr}"
+    );
+    assert!(!daemon.is_mounted());
+    drop(held);
+}
+
+#[test]
+fn a_second_signal_during_the_drain_stops_at_once() {
+    let mut daemon =
+        Daemon::start_with(DaemonOptions::default().config("drain_deadline = \"120s\"\n"));
+    std::fs::write(daemon.mount().join("held"), b"x").unwrap();
+    let held = std::fs::File::open(daemon.mount().join("held")).unwrap();
+    daemon.signal(Signal::SIGTERM);
+    assert!(
+        wait_for(Duration::from_secs(10), || daemon
+            .stderr()
+            .contains("waiting for files open")),
+        "{}",
+        daemon.stderr()
+    );
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon
+        .wait_exit(Duration::from_secs(10))
+        .expect("a second signal stops at once");
+    assert_eq!(status.code(), Some(1), "{}", daemon.stderr());
+    assert!(
+        daemon.stderr().contains("second stop signal"),
+        "{}",
+        daemon.stderr()
+    );
+    assert!(!daemon.is_mounted(), "detached lazily");
+    drop(held);
+}
