@@ -565,12 +565,22 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
 
 /// A plain HTTP/1.0 GET to `127.0.0.1:PORT` returning (status, body); for /metrics.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http(addr, "GET", path, b"")
+}
+
+/// One unsigned (anonymous) HTTP/1.0 request returning (status, body).
+pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("set timeout");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send request");
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("send request");
+    stream.write_all(body).expect("send body");
     let mut text = String::new();
     stream.read_to_string(&mut text).expect("read response");
     let status = text

@@ -207,3 +207,46 @@ fn a_second_signal_during_the_drain_stops_at_once() {
     assert!(!daemon.is_mounted(), "detached lazily");
     drop(held);
 }
+
+#[test]
+fn sighup_changes_the_owner_of_what_anonymous_requests_create() {
+    use std::os::unix::fs::MetadataExt;
+    let mut daemon = Daemon::start_with(
+        DaemonOptions::default().config("[s3]\nanonymous_uid = 4001\nanonymous_gid = 4002\n"),
+    );
+    let out = daemon.weka(&["s3", "bucket", "create", "drop"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = daemon.weka(&["s3", "bucket", "policy", "set", "drop", "upload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addr = daemon.s3_addr();
+    let (status, body) = weka_e2e::http(&addr, "PUT", "/drop/before", b"1");
+    assert_eq!(status, 200, "{body}");
+    let before = std::fs::metadata(daemon.mount().join("drop/before")).unwrap();
+    assert_eq!((before.uid(), before.gid()), (4001, 4002));
+
+    std::fs::write(
+        daemon.config_path(),
+        "[s3]\nanonymous_uid = 5001\nanonymous_gid = 5002\n",
+    )
+    .unwrap();
+    daemon.signal(Signal::SIGHUP);
+    assert!(
+        wait_for(Duration::from_secs(10), || daemon
+            .stderr()
+            .contains("S3 settings reloaded")),
+        "{}",
+        daemon.stderr()
+    );
+    let (status, body) = weka_e2e::http(&addr, "PUT", "/drop/after", b"2");
+    assert_eq!(status, 200, "{body}");
+    let after = std::fs::metadata(daemon.mount().join("drop/after")).unwrap();
+    assert_eq!((after.uid(), after.gid()), (5001, 5002));
+}
