@@ -77,10 +77,7 @@ fn show(ctx: &mut Ctx, name: String) -> Result<(), Failure> {
     print(&pretty_json_text(&json))
 }
 
-/// Pretty-prints a JSON document; text that does not parse is printed as it is.
+/// A JSON document as wekad sent it (already indented, keys in the author's order).
 pub fn pretty_json_text(json: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(v) => output::pretty(&v),
-        Err(_) => format!("{}\n", json.trim_end()),
-    }
+    format!("{}\n", json.trim_end())
 }

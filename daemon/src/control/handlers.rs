@@ -83,7 +83,10 @@ pub fn handle(ctx: &ControlContext, request: Request) -> Reply {
         ),
         Request::PolicyList => policy_list(ctx),
         Request::PolicyShow { name } => Ok(Response::Policy {
-            json: ctx.iam.policy_json(&name).map_err(iam_error)?,
+            json: pretty_policy(
+                &ctx.iam.policy_json(&name).map_err(iam_error)?,
+                Policy::parse,
+            ),
             name,
         }),
         Request::PolicyCreate { name, json } => done(
@@ -125,7 +128,9 @@ pub fn handle(ctx: &ControlContext, request: Request) -> Reply {
             Ok(Response::BucketPolicy {
                 bucket,
                 kind: setting.kind,
-                json: setting.json,
+                json: setting
+                    .json
+                    .map(|j| pretty_policy(&j, Policy::parse_bucket_policy)),
             })
         }
         Request::BucketPolicyUnset { bucket } => {
@@ -175,6 +180,17 @@ pub fn handle(ctx: &ControlContext, request: Request) -> Reply {
 fn done(result: iam::Result<()>, message: String) -> Reply {
     result.map_err(iam_error)?;
     Ok(Response::Done { message })
+}
+
+/// A stored policy indented for humans, keys in the author's order (as stored if it no
+/// longer parses, which only a lowered size limit could cause).
+fn pretty_policy(
+    json: &str,
+    parse: fn(&str, usize) -> Result<Policy, weka_s3::policy::PolicyError>,
+) -> String {
+    parse(json, usize::MAX)
+        .map(|p| p.pretty())
+        .unwrap_or_else(|_| json.to_owned())
 }
 
 fn user_entry(u: &UserInfo) -> UserEntry {
