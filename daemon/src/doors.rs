@@ -58,9 +58,11 @@ fn server_config(config: &Config) -> ServerConfig {
     }
 }
 
-/// True when `new` changes what the running S3 server was built with.
+/// True when `new` changes what the running S3 server was built with (including its
+/// shutdown grace, which follows the drain deadline).
 pub fn s3_settings_changed(old: &Config, new: &Config) -> bool {
-    old.s3.virtual_host_domains != new.s3.virtual_host_domains
+    old.drain_deadline != new.drain_deadline
+        || old.s3.virtual_host_domains != new.s3.virtual_host_domains
         || old.s3.anonymous_uid != new.s3.anonymous_uid
         || old.s3.anonymous_gid != new.s3.anonymous_gid
 }

@@ -336,7 +336,7 @@ impl Service {
         keep_running_values(&mut self.config, old);
         if s3_changed {
             match self.s3.start(&self.config, &mut self.tasks) {
-                Ok(()) => tracing::info!("S3 settings reloaded (anonymous owner, virtual-host domains)"),
+                Ok(()) => tracing::info!("S3 settings reloaded (anonymous owner, virtual-host domains, drain deadline)"),
                 Err(e) => tracing::error!("could not apply the new S3 settings; the previous S3 server keeps serving: {e}"),
             }
         }
