@@ -361,3 +361,71 @@ fn s3_user_limit_is_enforced() {
         Err(Error::LimitReached(_))
     ));
 }
+
+/// Not a test on its own: the child process of
+/// `a_store_killed_mid_write_reopens_with_every_committed_user_intact`, writing until killed.
+#[test]
+#[ignore = "run as a child process by the SIGKILL test"]
+fn writer_child_adds_users_until_killed() {
+    let Some(dir) = std::env::var_os("WEKAD_IAM_KILL_DIR") else {
+        return;
+    };
+    let iam = open(Path::new(&dir));
+    for i in 0.. {
+        iam.add_user(s3_user(&format!("kill{i:06}"), PW)).unwrap();
+        iam.attach_policy("readonly", &format!("kill{i:06}"))
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_store_killed_mid_write_reopens_with_every_committed_user_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "iam::tests::writer_child_adds_users_until_killed",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("WEKAD_IAM_KILL_DIR", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let users = dir.path().join("iam/data.mdb");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::metadata(&users).map(|m| m.len()).unwrap_or(0) == 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let iam = open(dir.path());
+    let listed = iam.list_users().unwrap();
+    assert!(
+        !listed.is_empty(),
+        "the child committed nothing before it was killed"
+    );
+    for (i, user) in listed.iter().enumerate() {
+        assert_eq!(
+            user.name,
+            format!("kill{i:06}"),
+            "committed users form a prefix of the writes"
+        );
+        let id = iam.s3_identity(&user.name).unwrap();
+        assert_eq!(id.secret.expose(), PW);
+    }
+    let last = listed.len() - 1;
+    for user in &listed[..last] {
+        assert_eq!(
+            user.policy.as_deref(),
+            Some("readonly"),
+            "{} lost its policy",
+            user.name
+        );
+    }
+}
