@@ -1,8 +1,13 @@
 //! The `fuser::Filesystem` implementation: converts arguments, makes one engine call,
 //! converts the result into a reply.
 //!
-//! Cheap, non-blocking requests (lookup, forget, getattr, access, statfs) are answered on
-//! the session thread; everything that may block on the disk runs on the worker pool.
+//! Requests that only touch metadata on the local backing filesystem (lookup, forget,
+//! getattr, setattr, mknod, mkdir, unlink, rmdir, symlink, link, rename, xattrs, access,
+//! statfs, release, readdir continuations) are answered on the session thread: handing
+//! them to a worker costs two context switches, which dominated metadata latency.
+//! Everything that moves data or may wait on the disk (open, create, opendir, read,
+//! write, fsync, fsyncdir, the first readdir, fallocate, lseek, copy_file_range) runs on
+//! the worker pool, so one slow request does not stall the mount.
 //! `reply_error` is the one place that logs and counts an error.
 //!
 //! Kernel passthrough: when the kernel accepted `FUSE_PASSTHROUGH`, `open` registers the
@@ -418,7 +423,7 @@ impl Filesystem for Adapter {
         reply: ReplyEmpty,
     ) {
         let (ctx, name, newname) = (self.ctx(Op::Rename), name.to_owned(), newname.to_owned());
-        self.pool.spawn(move || {
+        inline(move || {
             ctx.empty(
                 reply,
                 ctx.tree
@@ -445,7 +450,7 @@ impl Filesystem for Adapter {
         let passthrough = self.shared.passthrough.load(Ordering::Relaxed);
         let backing = self.backing.clone();
         self.pool
-            .spawn(move || match ctx.tree.open(Ino(ino), flags) {
+            .spawn(move || match ctx.tree.open(Ino(ino), flags, passthrough) {
                 Ok(fh) if passthrough => open_passthrough(&ctx, &backing, ino, fh, reply),
                 Ok(fh) => {
                     ctx.stats.file_opened(None);
@@ -558,18 +563,16 @@ impl Filesystem for Adapter {
         _ino: u64,
         fh: u64,
         offset: i64,
-        mut reply: ReplyDirectory,
+        reply: ReplyDirectory,
     ) {
         let ctx = self.ctx(Op::Readdir);
-        self.pool.spawn(move || {
-            let result = ctx.tree.readdir(fh, offset, |e| {
-                reply.add(e.ino.0, e.next, file_type(e.kind), &e.name)
-            });
-            match result {
-                Ok(()) => reply.ok(),
-                Err(e) => ctx.fail(reply, e),
-            }
-        });
+        if offset == 0 {
+            // Offset 0 reads the directory from disk; later offsets are normally served
+            // from the handle's snapshot in memory, quick enough for the session thread.
+            self.pool.spawn(move || readdir(&ctx, fh, offset, reply));
+        } else {
+            readdir(&ctx, fh, offset, reply);
+        }
     }
 
     fn readdirplus(
@@ -800,6 +803,11 @@ fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, repl
             reply.opened(fh, consts::FOPEN_KEEP_CACHE);
         }
     }
+}
+
+/// Runs a quick metadata request right here on the session thread.
+fn inline(f: impl FnOnce()) {
+    f()
 }
 
 /// Lists entries from `offset` on until the reply buffer is full.

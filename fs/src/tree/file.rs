@@ -104,15 +104,31 @@ fn writable(flags: i32) -> bool {
 }
 
 impl Tree {
-    /// Opens `ino` with open(2) `flags`, returning the handle number.
-    pub fn open(&self, ino: Ino, flags: i32) -> Result<u64> {
+    /// Opens `ino` with open(2) `flags`, returning the handle number. With `shareable`,
+    /// a plain read-only or write-only open is made read-write when the backing file
+    /// allows it, so the handle can serve as the inode's passthrough backing file (the
+    /// kernel still enforces the caller's access mode on its own file).
+    pub fn open(&self, ino: Ino, flags: i32, shareable: bool) -> Result<u64> {
         let fd = self.inodes.fd(ino)?;
-        let file = File::from(sys::reopen(fd.as_fd(), backing_flags(flags))?);
+        let upgrade = shareable
+            && backing_flags(flags) & !(libc::O_ACCMODE | libc::O_TRUNC | libc::O_NOATIME) == 0;
+        let opened = if upgrade {
+            let rdwr = (backing_flags(flags) & !libc::O_ACCMODE) | libc::O_RDWR;
+            sys::reopen(fd.as_fd(), rdwr).map(|f| (f, rdwr))
+        } else {
+            Err(std::io::Error::from_raw_os_error(libc::EPERM))
+        };
+        let (file, opened_with) = match opened {
+            Ok(ok) => ok,
+            Err(_) => (sys::reopen(fd.as_fd(), backing_flags(flags))?, flags),
+        };
+        let file = File::from(file);
+        // The caller's flags, not the upgraded ones, say whether the content may change.
         if writable(flags) || flags & libc::O_TRUNC != 0 {
             xattr::forget_etag(file.as_fd());
             self.publish_inode(ino);
         }
-        Ok(self.files.insert(FileHandle::new(ino, file, flags)))
+        Ok(self.files.insert(FileHandle::new(ino, file, opened_with)))
     }
 
     /// Creates (or with no `O_EXCL`, opens) `parent/name` and opens it, returning the

@@ -45,6 +45,14 @@ use dir::DirHandles;
 use file::FileHandles;
 use inodes::Inodes;
 
+/// The daemon's effective uid and gid, which new entries get before being given away.
+static DAEMON_IDS: std::sync::LazyLock<(u32, u32)> = std::sync::LazyLock::new(|| {
+    (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    )
+});
+
 /// The namespace engine over one served root.
 pub struct Tree {
     root: Arc<Root>,
@@ -256,20 +264,28 @@ impl Tree {
         caller: Caller,
     ) -> Result<Attr> {
         let fd = sys::open_path_at(dir.as_fd(), name.as_os_str())?;
-        self.give_to_caller(dir.as_fd(), fd.as_fd(), mode, caller)?;
-        let attr = self.remember(fd)?;
+        let attr = match self.give_to_caller(dir.as_fd(), fd.as_fd(), mode, caller)? {
+            Some(st) => {
+                let attr = Attr::from_stat(&self.root, &st);
+                self.inodes.remember(attr.ino, fd);
+                attr
+            }
+            None => self.remember(fd)?,
+        };
         self.publish_entry(parent, name);
         Ok(attr)
     }
 
     /// Makes a new inode belong to `caller` with exactly the permission bits `mode`.
+    /// Returns the inode's final `stat` when it has it (no mode fix was needed), so the
+    /// caller need not stat again.
     fn give_to_caller(
         &self,
         dir: BorrowedFd<'_>,
         fd: BorrowedFd<'_>,
         mode: u32,
         caller: Caller,
-    ) -> Result<()> {
+    ) -> Result<Option<libc::stat>> {
         let parent = sys::stat_fd(dir)?;
         // In a setgid directory new entries take the directory's group, as locally.
         let gid = if parent.st_mode & libc::S_ISGID != 0 {
@@ -277,16 +293,13 @@ impl Tree {
         } else {
             Some(caller.gid)
         };
-        let me = (
-            nix::unistd::geteuid().as_raw(),
-            nix::unistd::getegid().as_raw(),
-        );
+        let me = *DAEMON_IDS;
         if (caller.uid, gid.unwrap_or(me.1)) != me {
             sys::chown_fd(fd, Some(caller.uid), gid)?;
         }
-        let st = sys::stat_fd(fd)?;
+        let st = self.stat_checked(fd)?;
         if FileKind::from_mode(st.st_mode) == FileKind::Symlink {
-            return Ok(());
+            return Ok(Some(st));
         }
         // A directory may have inherited setgid from its parent: keep it.
         let keep = if FileKind::from_mode(st.st_mode) == FileKind::Directory {
@@ -296,8 +309,9 @@ impl Tree {
         };
         if st.st_mode & keep != mode & keep {
             sys::chmod_fd(fd, (mode & keep) | (st.st_mode & 0o7777 & !keep))?;
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(st))
     }
 
     /// Removes the non-directory `name` from `parent`.

@@ -379,10 +379,10 @@ fn opening_for_write_removes_the_stored_etag() {
         )
     };
     let a = f.tree.lookup(Ino::ROOT, OsStr::new("a")).unwrap();
-    let fh = f.tree.open(a.ino, libc::O_RDONLY).unwrap();
+    let fh = f.tree.open(a.ino, libc::O_RDONLY, true).unwrap();
     f.tree.release(fh).unwrap();
     assert_eq!(etag_len(&c), 1);
-    let fh = f.tree.open(a.ino, libc::O_WRONLY).unwrap();
+    let fh = f.tree.open(a.ino, libc::O_WRONLY, false).unwrap();
     f.tree.release(fh).unwrap();
     assert_eq!(etag_len(&c), -1);
 }
