@@ -840,3 +840,80 @@ async fn if_none_match_on_the_current_etag_answers_304() {
         .unwrap();
     assert_eq!(ok.body.collect().await.unwrap().into_bytes().as_ref(), b"v");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_keys_and_metadata_get_their_s3_codes() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let err = s3
+        .put_object()
+        .bucket("bkt")
+        .key("k".repeat(1025))
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "KeyTooLongError");
+    let err = s3
+        .put_object()
+        .bucket("bkt")
+        .key("m")
+        .metadata("big", "v".repeat(2100))
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "MetadataTooLarge");
+    let err = s3
+        .put_object()
+        .bucket("bkt")
+        .key("a//b")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidArgument");
+    assert!(std::fs::read_dir(f.data().join("bkt"))
+        .unwrap()
+        .next()
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn directory_objects_are_empty_directories_listed_with_a_slash() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    s3.put_object()
+        .bucket("bkt")
+        .key("folder/")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap();
+    assert!(f.data().join("bkt/folder").is_dir());
+    let head = s3
+        .head_object()
+        .bucket("bkt")
+        .key("folder/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(0));
+    let l = s3.list_objects_v2().bucket("bkt").send().await.unwrap();
+    assert_eq!(
+        l.contents()
+            .iter()
+            .map(|o| o.key().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["folder/"]
+    );
+    s3.delete_object()
+        .bucket("bkt")
+        .key("folder/")
+        .send()
+        .await
+        .unwrap();
+    assert!(!f.data().join("bkt/folder").exists());
+}
