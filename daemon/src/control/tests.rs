@@ -20,6 +20,10 @@ struct Server {
 }
 
 fn start() -> Server {
+    start_with(None)
+}
+
+fn start_with(admin_group: Option<&str>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
@@ -36,7 +40,7 @@ fn start() -> Server {
         mount: "/mnt/weka".into(),
         ..Status::default()
     });
-    let ctx = Arc::new(ControlContext::new(iam, view, status, None));
+    let ctx = Arc::new(ControlContext::new(iam, view, status, admin_group));
     let socket = dir.path().join("run/wekad.sock");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -222,10 +226,9 @@ fn stale_socket_file_is_replaced() {
     assert!(rt.block_on(async { bind(&path, None) }).is_ok());
 }
 
-#[test]
-fn a_peer_that_is_not_root_nor_in_the_admin_group_is_refused_with_a_hint() {
-    let s = start();
-    // Open the socket file itself so the refusal comes from the SO_PEERCRED check.
+/// Opens the socket to everyone (so only the SO_PEERCRED check decides), then sends a
+/// status request as another identity (`setpriv` arguments) and returns the first line.
+fn status_as(s: &Server, identity: &[&str]) -> serde_json::Value {
     std::fs::set_permissions(&s.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     let mut dir = s.socket.parent().map(Path::to_path_buf);
     while let Some(d) = dir {
@@ -235,27 +238,47 @@ fn a_peer_that_is_not_root_nor_in_the_admin_group_is_refused_with_a_hint() {
             .map(Path::to_path_buf)
             .filter(|p| p.starts_with(std::env::temp_dir()) && p != &std::env::temp_dir());
     }
-    let script = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nprint(s.makefile().readline())";
+    // The daemon may close right after its refusal line: a failed send is expected then.
+    let script = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ntry:\n  s.sendall(b'{\"id\":5,\"op\":\"status\"}\\n')\nexcept OSError:\n  pass\nprint(s.makefile().readline())";
     let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "/usr/bin/python3",
-            "-c",
-            script,
-        ])
+        .args(identity)
+        .args(["/usr/bin/python3", "-c", script])
         .arg(&s.socket)
         .output()
         .unwrap();
     let line = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(line.trim())
-        .unwrap_or_else(|e| panic!("{e}: {line} / {}", String::from_utf8_lossy(&out.stderr)));
+    serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("{e}: {line} / {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn a_peer_that_is_not_root_nor_in_the_admin_group_is_refused_with_a_hint() {
+    let s = start_with(Some("nogroup"));
+    let v = status_as(&s, &["--reuid=65534", "--regid=1000", "--clear-groups"]);
     assert_eq!(v["id"], 0);
     assert_eq!(v["error"]["code"], "PermissionDenied");
-    assert!(v["error"]["message"]
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("uid 65534") && message.contains("nogroup"),
+        "{message}"
+    );
+    assert!(v["error"]["hint"]
         .as_str()
         .unwrap()
-        .contains("uid 65534"));
-    assert!(v["error"]["hint"].as_str().is_some());
+        .contains("usermod -aG nogroup"));
+}
+
+#[test]
+fn a_member_of_the_admin_group_by_supplementary_group_is_served() {
+    let s = start_with(Some("nogroup"));
+    let v = status_as(&s, &["--reuid=65534", "--regid=1000", "--groups=65534"]);
+    assert_eq!(v["id"], 5, "{v}");
+    assert_eq!(v["ok"]["data"]["version"], "test");
+}
+
+#[test]
+fn a_member_by_primary_group_is_served() {
+    let s = start_with(Some("nogroup"));
+    let v = status_as(&s, &["--reuid=1000", "--regid=65534", "--clear-groups"]);
+    assert_eq!(v["id"], 5, "{v}");
 }
