@@ -1089,3 +1089,54 @@ async fn url_encoding_and_fetch_owner_are_honoured_in_listings() {
         Some("sp ace/ü+x".to_owned())
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_serves_s3_over_https_with_the_configured_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let f = Fixture::start_with(S3Config {
+        tls: Some((cert, key)),
+        ..S3Config::default()
+    })
+    .await;
+    let url = f.endpoint.replace("http://", "https://");
+    let out = tokio::process::Command::new("curl")
+        .args(["-sk", &format!("{url}/")])
+        .output()
+        .await
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    let plain = tokio::process::Command::new("curl")
+        .args(["-s", &format!("{}/", f.endpoint)])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&plain.stdout).contains("AccessDenied"),
+        "plain HTTP is not served on a TLS port"
+    );
+}
