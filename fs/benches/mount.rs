@@ -75,15 +75,20 @@ fn seq_write(dir: &Path, mb: usize) -> f64 {
     mb as f64 / start.elapsed().as_secs_f64()
 }
 
-/// MB/s reading the sequential file back in 1 MiB blocks (page cache warm).
+/// MB/s reading the sequential file back in 1 MiB blocks (page cache warm), best of
+/// four passes (the first pass through the mount may warm its cache).
 fn seq_read(dir: &Path, mb: usize) -> f64 {
     let mut block = vec![0u8; MIB];
     let f = fs::File::open(dir.join("seq")).unwrap();
-    let start = Instant::now();
-    for i in 0..mb {
-        f.read_exact_at(&mut block, (i * MIB) as u64).unwrap();
+    let mut best = Duration::MAX;
+    for _ in 0..4 {
+        let start = Instant::now();
+        for i in 0..mb {
+            f.read_exact_at(&mut block, (i * MIB) as u64).unwrap();
+        }
+        best = best.min(start.elapsed());
     }
-    mb as f64 / start.elapsed().as_secs_f64()
+    mb as f64 / best.as_secs_f64()
 }
 
 /// IOPS of random 4 KiB reads or writes over the sequential file.
@@ -201,7 +206,7 @@ fn measure(targets: &[(&str, PathBuf, PathBuf)], mb: usize) -> Vec<Row> {
                 let f = [
                     seq_write(dir, mb),
                     seq_read(dir, mb),
-                    random_io(dir, mb, false, 50_000),
+                    random_io(dir, mb, false, 200_000),
                     random_io(dir, mb, true, 20_000),
                     create_stat_unlink(dir, 10_000),
                     readdir(dir, backing, 100_000),
