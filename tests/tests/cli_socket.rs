@@ -149,3 +149,30 @@ fn users_and_policies_survive_a_restart_and_a_sigkill() {
     assert_eq!(users, "admin\ndave\nerin\n");
     assert!(ok(&d, &["s3", "policy", "list", "-f", "csv"]).contains("lister"));
 }
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let d = Daemon::start();
+    let mut child = Command::new(weka_bin())
+        .arg("--socket")
+        .arg(d.socket())
+        .args(["s3", "policy", "show", "readwrite"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before weka writes, as `weka ... | head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
