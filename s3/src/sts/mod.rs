@@ -27,6 +27,7 @@
 //!
 //! This module must not log secrets or tokens; `TempCredentials`' `Debug` is redacted.
 
+mod cache;
 pub mod keys;
 pub mod route;
 pub mod session;
@@ -204,6 +205,7 @@ pub struct Sts {
 struct Inner {
     secrets: keys::SecretDeriver,
     tokens: token::TokenKey,
+    verified: cache::TokenCache,
 }
 
 impl Sts {
@@ -213,6 +215,7 @@ impl Sts {
             inner: Arc::new(Inner {
                 secrets: keys::SecretDeriver::new(server_key),
                 tokens: token::TokenKey::new(server_key),
+                verified: cache::TokenCache::default(),
             }),
         }
     }

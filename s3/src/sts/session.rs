@@ -12,7 +12,10 @@
 
 use std::sync::Arc;
 
-use super::{check_duration, is_temporary_access_key, Sts, StsError, TempCredentials};
+use subtle::ConstantTimeEq as _;
+
+use super::cache::VerifiedToken;
+use super::{check_duration, is_temporary_access_key, token, Sts, StsError, TempCredentials};
 use crate::iam::{Iam, S3Identity};
 use crate::policy::{Policy, PolicyError};
 
@@ -51,7 +54,17 @@ impl Sts {
     /// parent exists with the same token generation (`InvalidToken`) and has a policy
     /// (`AccessDenied`).
     pub fn verify(&self, token: &str, access_key: &str, iam: &Iam) -> Result<Session, StsError> {
-        let claims = self.verify_claims(token, access_key)?;
+        let verified = self.verified_token(token)?;
+        let claims = &verified.claims;
+        // Checked on every request, cached or not (zero leeway, like the JWT check).
+        if claims.exp < token::now_secs() {
+            return Err(StsError::ExpiredToken);
+        }
+        if !bool::from(claims.ak.as_bytes().ct_eq(access_key.as_bytes())) {
+            return Err(StsError::InvalidToken(
+                "token was issued for another access key",
+            ));
+        }
         let Some(parent) = iam.s3_identity(&claims.sub) else {
             return Err(StsError::InvalidToken(
                 "the user that issued it no longer exists",
@@ -68,6 +81,21 @@ impl Sts {
                 parent.name
             )));
         }
+        Ok(Session {
+            access_key: claims.ak.clone(),
+            parent,
+            session_policy: verified.session_policy.clone(),
+            expires: claims.exp,
+        })
+    }
+
+    /// The content of `token`: from the cache of already verified tokens, or verified in
+    /// full (signature, algorithm, issuer, expiry) and its session policy parsed.
+    fn verified_token(&self, token: &str) -> Result<Arc<VerifiedToken>, StsError> {
+        if let Some(hit) = self.inner.verified.get(token) {
+            return Ok(hit);
+        }
+        let claims = self.inner.tokens.verify(token)?;
         let session_policy = match claims.pol.as_deref() {
             Some(json) => Some(Arc::new(
                 Policy::parse(json, SIGNED_POLICY_MAX)
@@ -75,12 +103,14 @@ impl Sts {
             )),
             None => None,
         };
-        Ok(Session {
-            access_key: claims.ak,
-            parent,
+        let verified = Arc::new(VerifiedToken {
+            claims,
             session_policy,
-            expires: claims.exp,
-        })
+        });
+        self.inner
+            .verified
+            .insert(token, verified.clone(), token::now_secs());
+        Ok(verified)
     }
 
     /// Credentials for `parent`, already authenticated with its long-term key, valid for
@@ -153,4 +183,153 @@ pub fn check_session_policy(json: &str, max_bytes: usize) -> Result<Policy, StsE
             StsError::MalformedPolicyDocument(e.to_string())
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iam::{IamOptions, NewUser, Role, SecretString};
+
+    const PW: &str = "Session-Passw0rd";
+    const NARROW: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+
+    fn iam_with_user(dir: &std::path::Path, policy: Option<&str>) -> Iam {
+        let iam = Iam::open(dir, IamOptions::default()).unwrap();
+        let user = NewUser {
+            name: "carol".into(),
+            role: Role::S3,
+            password: SecretString::new(PW),
+            posix_uid: None,
+            posix_gid: None,
+            policy: policy.map(str::to_owned),
+        };
+        iam.add_user(user).unwrap();
+        iam
+    }
+
+    #[test]
+    fn a_token_verifies_with_the_parents_current_policy_and_its_session_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let iam = iam_with_user(dir.path(), Some("readwrite"));
+        let sts = Sts::new(iam.server_key());
+        let c = sts
+            .assume_role_with_keys(&iam, "carol", PW, Some(NARROW), 900)
+            .unwrap();
+        for _ in 0..2 {
+            // The second round is served from the cache of verified tokens.
+            let s = sts
+                .verify(&c.session_token, &c.access_key_id, &iam)
+                .unwrap();
+            assert_eq!(s.parent.name, "carol");
+            assert_eq!(
+                s.identity_policy().map(Policy::source),
+                iam.s3_identity("carol")
+                    .unwrap()
+                    .policy
+                    .as_deref()
+                    .map(Policy::source)
+            );
+            assert_eq!(s.session_policy().map(Policy::source), Some(NARROW));
+        }
+        iam.attach_policy("readonly", "carol").unwrap();
+        let s = sts
+            .verify(&c.session_token, &c.access_key_id, &iam)
+            .unwrap();
+        assert_eq!(s.parent.policy_name.as_deref(), Some("readonly"));
+    }
+
+    #[test]
+    fn revoking_the_parents_tokens_ends_a_cached_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let iam = iam_with_user(dir.path(), Some("readwrite"));
+        let sts = Sts::new(iam.server_key());
+        let c = sts
+            .assume_role_with_keys(&iam, "carol", PW, None, 900)
+            .unwrap();
+        assert!(sts.verify(&c.session_token, &c.access_key_id, &iam).is_ok());
+        iam.revoke_tokens("carol").unwrap();
+        let err = sts
+            .verify(&c.session_token, &c.access_key_id, &iam)
+            .unwrap_err();
+        assert!(matches!(err, StsError::InvalidToken(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_cached_token_still_expires_and_still_belongs_to_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let iam = iam_with_user(dir.path(), Some("readwrite"));
+        let sts = Sts::new(iam.server_key());
+        let c = sts
+            .assume_role_with_keys(&iam, "carol", PW, None, 900)
+            .unwrap();
+        let mut claims = sts
+            .verify_claims(&c.session_token, &c.access_key_id)
+            .unwrap();
+        let other = sts
+            .assume_role_with_keys(&iam, "carol", PW, None, 900)
+            .unwrap();
+        assert!(matches!(
+            sts.verify(&c.session_token, &other.access_key_id, &iam),
+            Err(StsError::InvalidToken(_))
+        ));
+        claims.exp = token::now_secs() - 1;
+        let stale = Arc::new(VerifiedToken {
+            claims,
+            session_policy: None,
+        });
+        sts.inner.verified.insert(&c.session_token, stale, 0);
+        assert_eq!(
+            sts.verify(&c.session_token, &c.access_key_id, &iam)
+                .unwrap_err(),
+            StsError::ExpiredToken
+        );
+    }
+
+    #[test]
+    fn the_cli_path_checks_the_key_pair_and_the_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let iam = iam_with_user(dir.path(), None);
+        let sts = Sts::new(iam.server_key());
+        assert_eq!(
+            sts.assume_role_with_keys(&iam, "carol", "wrong", None, 900)
+                .unwrap_err(),
+            StsError::InvalidClientTokenId
+        );
+        assert_eq!(
+            sts.assume_role_with_keys(&iam, "nobody", PW, None, 900)
+                .unwrap_err(),
+            StsError::InvalidClientTokenId
+        );
+        assert!(matches!(
+            sts.assume_role_with_keys(&iam, "carol", PW, None, 900),
+            Err(StsError::AccessDenied(_))
+        ));
+        iam.attach_policy("readonly", "carol").unwrap();
+        assert!(sts
+            .assume_role_with_keys(&iam, "carol", PW, None, 900)
+            .is_ok());
+        assert!(matches!(
+            sts.assume_role_with_keys(&iam, "carol", PW, None, 60),
+            Err(StsError::InvalidParameterValue(_))
+        ));
+        assert!(matches!(
+            sts.assume_role_with_keys(&iam, "carol", PW, Some("{"), 900),
+            Err(StsError::MalformedPolicyDocument(_))
+        ));
+        let big = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::{}"}}]}}"#,
+            "x".repeat(2100)
+        );
+        assert!(matches!(
+            sts.assume_role_with_keys(&iam, "carol", PW, Some(&big), 900),
+            Err(StsError::PackedPolicyTooLarge(..))
+        ));
+        let c = sts
+            .assume_role_with_keys(&iam, "carol", PW, None, 900)
+            .unwrap();
+        assert!(matches!(
+            sts.assume_role_with_keys(&iam, &c.access_key_id, &c.secret_access_key, None, 900),
+            Err(StsError::AccessDenied(_))
+        ));
+    }
 }
