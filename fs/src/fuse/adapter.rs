@@ -132,19 +132,23 @@ impl Adapter {
             tree: self.tree.clone(),
             stats: self.shared.stats.clone(),
             op,
+            span: tracing::Span::current(),
         }
     }
 }
 
-/// Engine and stats for one request, movable to a worker.
+/// Engine, stats and tracing span of one request, movable to a worker.
 struct Ctx {
     tree: Arc<Tree>,
     stats: Arc<FuseStats>,
     op: Op,
+    span: tracing::Span,
 }
 
 impl Ctx {
     fn fail(&self, reply: impl ErrorReply, err: Error) {
+        // Workers run outside the request's span: re-enter it so the log line has its fields.
+        let _entered = self.span.enter();
         reply_error(&self.stats, self.op, reply, err);
     }
 
@@ -286,6 +290,7 @@ impl Filesystem for Adapter {
         Ok(())
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         let ctx = self.ctx(Op::Lookup);
         ctx.entry(reply, ctx.tree.lookup(Ino(parent), name));
@@ -303,6 +308,7 @@ impl Filesystem for Adapter {
         }
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
     fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
         let ctx = self.ctx(Op::Getattr);
         match ctx.tree.getattr(Ino(ino)) {
@@ -311,6 +317,7 @@ impl Filesystem for Adapter {
         }
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
     fn setattr(
         &mut self,
         _req: &Request<'_>,
@@ -345,6 +352,7 @@ impl Filesystem for Adapter {
             });
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
     fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
         let ctx = self.ctx(Op::Readlink);
         match ctx.tree.readlink(Ino(ino)) {
@@ -353,6 +361,7 @@ impl Filesystem for Adapter {
         }
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = parent, name = ?name))]
     fn mknod(
         &mut self,
         req: &Request<'_>,
@@ -368,6 +377,7 @@ impl Filesystem for Adapter {
             .spawn(move || ctx.entry(reply, ctx.tree.mknod(Ino(parent), &name, mode, rdev, who)));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = parent, name = ?name))]
     fn mkdir(
         &mut self,
         req: &Request<'_>,
@@ -382,18 +392,21 @@ impl Filesystem for Adapter {
             .spawn(move || ctx.entry(reply, ctx.tree.mkdir(Ino(parent), &name, mode, who)));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let (ctx, name) = (self.ctx(Op::Unlink), name.to_owned());
         self.pool
             .spawn(move || ctx.empty(reply, ctx.tree.unlink(Ino(parent), &name)));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
     fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let (ctx, name) = (self.ctx(Op::Rmdir), name.to_owned());
         self.pool
             .spawn(move || ctx.empty(reply, ctx.tree.rmdir(Ino(parent), &name)));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = parent, name = ?link_name))]
     fn symlink(
         &mut self,
         req: &Request<'_>,
@@ -412,6 +425,7 @@ impl Filesystem for Adapter {
             .spawn(move || ctx.entry(reply, ctx.tree.symlink(Ino(parent), &name, &target, who)));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
     fn rename(
         &mut self,
         _req: &Request<'_>,
@@ -432,6 +446,7 @@ impl Filesystem for Adapter {
         });
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
     fn link(
         &mut self,
         _req: &Request<'_>,
@@ -445,6 +460,7 @@ impl Filesystem for Adapter {
             .spawn(move || ctx.entry(reply, ctx.tree.link(Ino(ino), Ino(newparent), &newname)));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
     fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
         let ctx = self.ctx(Op::Open);
         let passthrough = self.shared.passthrough.load(Ordering::Relaxed);
@@ -460,6 +476,7 @@ impl Filesystem for Adapter {
             });
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
     fn read(
         &mut self,
         _req: &Request<'_>,
@@ -483,6 +500,7 @@ impl Filesystem for Adapter {
         );
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
     fn write(
         &mut self,
         _req: &Request<'_>,
@@ -507,6 +525,7 @@ impl Filesystem for Adapter {
         );
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
     fn flush(
         &mut self,
         _req: &Request<'_>,
@@ -522,6 +541,7 @@ impl Filesystem for Adapter {
         reply.error(libc::ENOSYS);
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
     fn release(
         &mut self,
         _req: &Request<'_>,
@@ -540,12 +560,14 @@ impl Filesystem for Adapter {
         ctx.empty(reply, ctx.tree.release(fh));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
     fn fsync(&mut self, _req: &Request<'_>, _ino: u64, fh: u64, datasync: bool, reply: ReplyEmpty) {
         let ctx = self.ctx(Op::Fsync);
         self.pool
             .spawn(move || ctx.empty(reply, ctx.tree.fsync(fh, datasync)));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
     fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
         let ctx = self.ctx(Op::Opendir);
         self.pool.spawn(move || match ctx.tree.opendir(Ino(ino)) {
@@ -557,6 +579,7 @@ impl Filesystem for Adapter {
         });
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
     fn readdir(
         &mut self,
         _req: &Request<'_>,
@@ -575,6 +598,7 @@ impl Filesystem for Adapter {
         }
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
     fn readdirplus(
         &mut self,
         _req: &Request<'_>,
@@ -588,6 +612,7 @@ impl Filesystem for Adapter {
             .spawn(move || readdirplus(&ctx, Ino(ino), fh, offset, reply));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
     fn releasedir(
         &mut self,
         _req: &Request<'_>,
@@ -601,6 +626,7 @@ impl Filesystem for Adapter {
         ctx.empty(reply, ctx.tree.releasedir(fh));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
     fn fsyncdir(
         &mut self,
         _req: &Request<'_>,
@@ -614,6 +640,7 @@ impl Filesystem for Adapter {
             .spawn(move || ctx.empty(reply, ctx.tree.fsyncdir(fh, datasync)));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
     fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
         let ctx = self.ctx(Op::Statfs);
         match ctx.tree.statfs() {
@@ -624,6 +651,7 @@ impl Filesystem for Adapter {
         }
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino, name = ?name))]
     fn setxattr(
         &mut self,
         _req: &Request<'_>,
@@ -638,6 +666,7 @@ impl Filesystem for Adapter {
         ctx.empty(reply, ctx.tree.setxattr(Ino(ino), name, value, flags));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino, name = ?name))]
     fn getxattr(
         &mut self,
         _req: &Request<'_>,
@@ -654,6 +683,7 @@ impl Filesystem for Adapter {
         }
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
     fn listxattr(&mut self, _req: &Request<'_>, ino: u64, size: u32, reply: ReplyXattr) {
         let ctx = self.ctx(Op::Listxattr);
         match ctx.tree.listxattr(Ino(ino)) {
@@ -666,16 +696,19 @@ impl Filesystem for Adapter {
         }
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino, name = ?name))]
     fn removexattr(&mut self, _req: &Request<'_>, ino: u64, name: &OsStr, reply: ReplyEmpty) {
         let ctx = self.ctx(Op::Removexattr);
         ctx.empty(reply, ctx.tree.removexattr(Ino(ino), name));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
     fn access(&mut self, _req: &Request<'_>, ino: u64, mask: i32, reply: ReplyEmpty) {
         let ctx = self.ctx(Op::Access);
         ctx.empty(reply, ctx.tree.access(Ino(ino), mask));
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = parent, name = ?name))]
     fn create(
         &mut self,
         req: &Request<'_>,
@@ -704,6 +737,7 @@ impl Filesystem for Adapter {
         );
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
     fn fallocate(
         &mut self,
         _req: &Request<'_>,
@@ -723,6 +757,7 @@ impl Filesystem for Adapter {
         });
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
     fn lseek(
         &mut self,
         _req: &Request<'_>,
@@ -740,6 +775,7 @@ impl Filesystem for Adapter {
             });
     }
 
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino_in))]
     fn copy_file_range(
         &mut self,
         _req: &Request<'_>,
