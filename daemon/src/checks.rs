@@ -74,13 +74,23 @@ pub enum MountpointState {
 /// mount left by a crashed daemon.
 pub fn prepare_mountpoint(mount: &Path) -> Result<MountpointState> {
     let mut state = MountpointState::Ready;
-    if let Err(e) = std::fs::metadata(mount) {
+    if let Err(e) = probe_mountpoint(mount) {
         match e.raw_os_error() {
             Some(libc::ENOTCONN) => {
                 clear_stale_mount(mount)?;
                 state = MountpointState::ClearedStale;
             }
             _ if e.kind() == ErrorKind::NotFound => create_mountpoint(mount)?,
+            _ if e.kind() == ErrorKind::TimedOut => return Err(Error::check(
+                format!(
+                    "{} is mounted but its filesystem does not answer",
+                    mount.display()
+                ),
+                format!(
+                    "a wedged daemon holds it: stop that process, or run `fusermount3 -u -z {}`",
+                    mount.display()
+                ),
+            )),
             _ => {
                 return Err(Error::check(
                     format!("cannot inspect mount point {}: {e}", mount.display()),
@@ -91,6 +101,31 @@ pub fn prepare_mountpoint(mount: &Path) -> Result<MountpointState> {
     }
     refuse_busy_mountpoint(mount)?;
     Ok(state)
+}
+
+/// How long a mounted filesystem gets to answer `statfs` before it is called wedged.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `stat`, then `statfs` when something is mounted there. `stat` alone is not enough to
+/// spot a FUSE mount whose daemon died: the kernel may answer it from its attribute cache
+/// for a while, whereas `statfs` always asks the daemon, and fails with ENOTCONN once the
+/// connection is gone. The `statfs` runs on its own thread so that a wedged filesystem
+/// makes the check fail (TimedOut) instead of hanging the start.
+fn probe_mountpoint(mount: &Path) -> std::io::Result<()> {
+    std::fs::metadata(mount)?;
+    if !is_mounted(mount) {
+        return Ok(());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = mount.to_path_buf();
+    std::thread::spawn(move || {
+        // The receiver is gone only after the timeout, when nobody wants the answer.
+        let _ = tx.send(nix::sys::statfs::statfs(&path).map(drop));
+    });
+    match rx.recv_timeout(PROBE_TIMEOUT) {
+        Ok(result) => result.map_err(std::io::Error::from),
+        Err(_) => Err(ErrorKind::TimedOut.into()),
+    }
 }
 
 fn create_mountpoint(mount: &Path) -> Result<()> {
