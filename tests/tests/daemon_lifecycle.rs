@@ -212,7 +212,7 @@ fn a_second_signal_during_the_drain_stops_at_once() {
 #[test]
 fn sighup_changes_the_owner_of_what_anonymous_requests_create() {
     use std::os::unix::fs::MetadataExt;
-    let mut daemon = Daemon::start_with(
+    let daemon = Daemon::start_with(
         DaemonOptions::default().config("[s3]\nanonymous_uid = 4001\nanonymous_gid = 4002\n"),
     );
     let out = daemon.weka(&["s3", "bucket", "create", "drop"]);
