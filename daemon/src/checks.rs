@@ -81,16 +81,18 @@ pub fn prepare_mountpoint(mount: &Path) -> Result<MountpointState> {
                 state = MountpointState::ClearedStale;
             }
             _ if e.kind() == ErrorKind::NotFound => create_mountpoint(mount)?,
-            _ if e.kind() == ErrorKind::TimedOut => return Err(Error::check(
-                format!(
-                    "{} is mounted but its filesystem does not answer",
-                    mount.display()
-                ),
-                format!(
+            _ if e.kind() == ErrorKind::TimedOut => {
+                return Err(Error::check(
+                    format!(
+                        "{} is mounted but its filesystem does not answer",
+                        mount.display()
+                    ),
+                    format!(
                     "a wedged daemon holds it: stop that process, or run `fusermount3 -u -z {}`",
                     mount.display()
                 ),
-            )),
+                ))
+            }
             _ => {
                 return Err(Error::check(
                     format!("cannot inspect mount point {}: {e}", mount.display()),
