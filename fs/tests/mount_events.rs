@@ -107,3 +107,20 @@ fn fuse_side_changes_are_published_for_the_object_view() {
         "{seen:?}"
     );
 }
+
+/// An S3 PUT replaces a file by renaming a new inode over the name: a descriptor opened
+/// before keeps reading the old bytes, a new open reads the new ones.
+#[test]
+fn an_open_descriptor_keeps_the_old_content_after_an_object_side_replace() {
+    use std::io::Read;
+    let m = Mnt::new();
+    fs::write(m.path("k"), b"version one").unwrap();
+    let mut before = fs::File::open(m.path("k")).unwrap();
+    fs::write(m.backing(".wekad/put-tmp"), b"version two!").unwrap();
+    fs::rename(m.backing(".wekad/put-tmp"), m.backing("k")).unwrap();
+    m.tree.root().events().entry(Origin::Object, Ino::ROOT, "k");
+    let mut old = String::new();
+    before.read_to_string(&mut old).unwrap();
+    assert_eq!(old, "version one");
+    assert_eq!(fs::read(m.path("k")).unwrap(), b"version two!");
+}
