@@ -286,6 +286,8 @@ impl Filesystem for Adapter {
                 && config.set_max_stack_depth(1).is_ok();
             self.shared.passthrough.store(ok, Ordering::Relaxed);
         }
+        // INIT runs on the session thread, which also creates entries (mknod, mkdir...).
+        super::pool::own_umask();
         self.shared.init.set();
         Ok(())
     }

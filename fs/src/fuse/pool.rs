@@ -67,7 +67,7 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>) {
 }
 
 /// Gives this thread its own umask of 0 (see the module docs).
-fn own_umask() {
+pub(crate) fn own_umask() {
     // SAFETY: unshare(CLONE_FS) only affects the calling thread's filesystem attributes
     // (cwd, root, umask); it is allowed in a multithreaded process.
     if unsafe { libc::unshare(libc::CLONE_FS) } == 0 {
