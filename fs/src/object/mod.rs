@@ -423,7 +423,10 @@ impl ObjectView {
         }
         let fd = staged.file.as_fd();
         sys::chown(fd, owner.uid, owner.gid)?;
-        meta::write_meta(fd, &params.meta)?;
+        if !params.meta.is_empty() {
+            // A fresh temp file has no metadata xattr: only a non-empty one is written.
+            meta::write_meta(fd, &params.meta)?;
+        }
         let st = sys::stat(fd)?;
         let etag = params.etag.clone().unwrap_or_else(|| hex::encode(md5));
         let record = Stamped {
@@ -502,6 +505,12 @@ impl ObjectView {
         let mut walked = String::new();
         for seg in key.parent_segments() {
             walked.push_str(seg);
+            // Usually the parent exists: try to open it before trying to create it.
+            if let Ok(existing) = sys::open_dir(dir.as_fd(), seg) {
+                dir = existing;
+                walked.push('/');
+                continue;
+            }
             if sys::mkdir(dir.as_fd(), seg, 0o755)? {
                 let child = sys::open_dir(dir.as_fd(), seg)?;
                 sys::chown(child.as_fd(), owner.uid, owner.gid)?;
