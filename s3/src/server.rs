@@ -229,6 +229,7 @@ impl S3Server {
             seen: seen.clone(),
         });
         let bytes_in = content_length(req.headers());
+        crate::sts::promote_v2_presigned_token(&mut req);
         let span = tracing::info_span!("s3", req_id = %request_id, op = tracing::field::Empty, bucket = tracing::field::Empty, key = tracing::field::Empty, access_key = tracing::field::Empty, status = tracing::field::Empty);
         let mut resp = match self
             .service

@@ -33,12 +33,23 @@ print(",".join(o["Key"] for o in t.list_objects_v2(Bucket="boto")["Contents"]))
 url = t.generate_presigned_url("get_object", Params={"Bucket": "boto", "Key": "k/v.txt"})
 import urllib.request
 print(urllib.request.urlopen(url).read().decode())
+# boto3's default presigning for us-east-1 is SigV2, with the token in the query.
+plain = boto3.client("s3", endpoint_url=EP, region_name="us-east-1", aws_access_key_id=c["AccessKeyId"],
+                     aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+v2 = plain.generate_presigned_url("get_object", Params={"Bucket": "boto", "Key": "k/v.txt"})
+assert "AWSAccessKeyId=ASIA" in v2 and "x-amz-security-token=" in v2, v2
+print(urllib.request.urlopen(v2).read().decode())
+try:
+    urllib.request.urlopen(v2.replace("x-amz-security-token=", "x-amz-security-token=X"))
+    print("tampered token accepted")
+except urllib.error.HTTPError as e:
+    print(e.code)
 "#,
         &[],
     );
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
-        ["via sts", "k/v.txt", "via sts"]
+        ["via sts", "k/v.txt", "via sts", "via sts", "403"]
     );
     assert_eq!(
         std::fs::read(d.mount().join("boto/k/v.txt")).unwrap(),

@@ -108,6 +108,39 @@ pub fn security_token<'a>(
     })
 }
 
+/// Makes a SigV2 presigned URL of temporary credentials verifiable by s3s.
+///
+/// Such a URL (`AWSAccessKeyId=ASIA...&Signature=...&x-amz-security-token=...`, as boto3
+/// makes by default) signs the token as a canonicalized `x-amz-` header although it travels
+/// in the query, as AWS S3 defines; s3s only canonicalizes real headers. Copying the query
+/// parameter into a header before s3s sees the request makes both agree. Nothing else is
+/// touched: a request that already has the header, or is not a SigV2 presigned URL, is
+/// left alone.
+pub fn promote_v2_presigned_token<B>(req: &mut http::Request<B>) {
+    if req.headers().contains_key("x-amz-security-token") {
+        return;
+    }
+    let Some(query) = req.uri().query() else {
+        return;
+    };
+    let param = |name: &str| {
+        query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k == name).then_some(v)
+        })
+    };
+    if param("AWSAccessKeyId").is_none() || param("Signature").is_none() {
+        return;
+    }
+    let Some(token) = param("x-amz-security-token").and_then(|v| urlencoding::decode(v).ok())
+    else {
+        return;
+    };
+    if let Ok(value) = HeaderValue::from_str(&token) {
+        req.headers_mut().insert("x-amz-security-token", value);
+    }
+}
+
 /// The caller, once its key and (for a temporary key) its token are checked.
 enum Verified {
     User(std::sync::Arc<crate::iam::S3Identity>),
@@ -385,6 +418,25 @@ mod tests {
             security_token(&HeaderMap::new(), &"/b/k".parse().unwrap()),
             None
         );
+    }
+
+    #[test]
+    fn a_sigv2_presigned_token_is_promoted_to_a_header_and_nothing_else_is() {
+        let v2 = "/b/k?AWSAccessKeyId=ASIAABCDEFGHIJKLMNOP&Signature=s%3D&x-amz-security-token=a%2Bb.c&Expires=1";
+        let mut req = http::Request::builder().uri(v2).body(()).unwrap();
+        promote_v2_presigned_token(&mut req);
+        assert_eq!(req.headers().get("x-amz-security-token").unwrap(), "a+b.c");
+        let v4 = "/b/k?X-Amz-Credential=x&X-Amz-Signature=s&X-Amz-Security-Token=t";
+        let mut req = http::Request::builder().uri(v4).body(()).unwrap();
+        promote_v2_presigned_token(&mut req);
+        assert!(req.headers().get("x-amz-security-token").is_none());
+        let mut req = http::Request::builder()
+            .uri(v2)
+            .header("x-amz-security-token", "hdr")
+            .body(())
+            .unwrap();
+        promote_v2_presigned_token(&mut req);
+        assert_eq!(req.headers().get("x-amz-security-token").unwrap(), "hdr");
     }
 
     #[test_case::test_case("s", false ; "one character")]
