@@ -276,29 +276,32 @@ impl Service {
         );
         tracing::info!("{line}");
         notify::ready(&line);
-        self.spawn_watchdog();
+        self.spawn_heartbeat();
         Ok(())
     }
 
-    fn spawn_watchdog(&mut self) {
-        let Some(every) = notify::watchdog_interval() else {
-            return;
-        };
-        tracing::info!(interval = ?every, "systemd watchdog enabled");
+    /// Pings the watchdog (when systemd asked for it) and refreshes the STATUS= line. The
+    /// task is detached, not part of the drain: it keeps pinging while in-flight requests
+    /// finish, and ends with the process.
+    fn spawn_heartbeat(&self) {
+        let watchdog = notify::watchdog_interval();
+        if let Some(every) = watchdog {
+            tracing::info!(interval = ?every, "systemd watchdog enabled");
+        }
+        let every = watchdog.map_or(STATUS_EVERY, |w| w.min(STATUS_EVERY));
         let mount = self.config.mount.clone();
-        let mut stop = self.shutdown.subscribe();
-        self.tasks.spawn(async move {
+        let status = self.status.clone();
+        tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
+            let mut last_status = tokio::time::Instant::now();
             loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stop.wait_for(|s| *s) => return,
+                tick.tick().await;
+                if watchdog.is_some() {
+                    watchdog_ping(&mount);
                 }
-                // A mount that vanished under us is not healthy: let systemd restart us.
-                if checks::is_mounted(&mount) {
-                    notify::watchdog();
-                } else {
-                    tracing::error!(mount = %mount.display(), "the mount is gone; not pinging the watchdog");
+                if last_status.elapsed() >= STATUS_EVERY {
+                    notify::status(&status_line(&status.snapshot()));
+                    last_status = tokio::time::Instant::now();
                 }
             }
         });
@@ -399,6 +402,31 @@ fn keep_running_values(config: &mut Config, old: Config) {
 
 /// Waits for every task (S3 generations, control, metrics) to finish and for the files
 /// open on the mount to be closed, so in-flight FUSE reads and writes complete too.
+/// How often the STATUS= line is refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(30);
+
+/// One watchdog ping, unless the mount vanished (then systemd should restart us).
+fn watchdog_ping(mount: &Path) {
+    if checks::is_mounted(mount) {
+        notify::watchdog();
+    } else {
+        tracing::error!(mount = %mount.display(), "the mount is gone; not pinging the watchdog");
+    }
+}
+
+/// `systemctl status` line: traffic since start.
+fn status_line(s: &weka::api::Status) -> String {
+    let count = |k: &str| s.counters.get(k).copied().unwrap_or(0);
+    format!(
+        "serving: {} S3 requests ({} client errors, {} server errors), {} FUSE operations, passthrough {}",
+        count("s3_requests"),
+        count("s3_client_errors"),
+        count("s3_server_errors"),
+        count("fuse_operations"),
+        if s.passthrough { "on" } else { "off" },
+    )
+}
+
 async fn drain(tasks: &mut JoinSet<()>, open_files: impl Fn() -> u64) {
     while tasks.join_next().await.is_some() {}
     let mut logged = false;

@@ -189,7 +189,7 @@ fn a_second_signal_during_the_drain_stops_at_once() {
     let held = std::fs::File::open(daemon.mount().join("held")).unwrap();
     daemon.signal(Signal::SIGTERM);
     assert!(
-        wait_for(Duration::from_secs(10), || daemon
+        wait_for(Duration::from_secs(30), || daemon
             .stderr()
             .contains("waiting for files open")),
         "{}",
