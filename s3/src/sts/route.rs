@@ -182,10 +182,12 @@ impl StsRoute {
         match action {
             "AssumeRole" => {
                 let caller = self.verify_caller(req)?;
+                note(req, action, &caller);
                 self.assume_role(caller, form, request_id)
             }
             "GetCallerIdentity" => {
                 let caller = self.verify_caller(req)?;
+                note(req, action, &caller);
                 Ok(caller_identity(&caller, request_id))
             }
             "" => Err(StsError::InvalidAction("(missing Action)".to_owned())),
@@ -225,6 +227,23 @@ impl StsRoute {
             request_id,
         ))
     }
+}
+
+/// Tells the access log and metrics which STS action ran and for whom.
+fn note(req: &S3Request<Body>, action: &str, caller: &Verified) {
+    let Some(peer) = req.extensions.get::<crate::auth::Peer>() else {
+        return;
+    };
+    let user = match caller {
+        Verified::User(identity) => identity.name.clone(),
+        Verified::Session(s) => s.parent.name.clone(),
+    };
+    let mut seen = peer
+        .seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    seen.op = format!("sts:{action}");
+    seen.user = Some(user);
 }
 
 fn caller_identity(caller: &Verified, request_id: &str) -> String {
