@@ -88,3 +88,52 @@ impl Drop for Pool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    #[test]
+    fn a_blocked_job_does_not_stop_the_others() {
+        let pool = Pool::new(4);
+        let (release_tx, release_rx) = channel::<()>();
+        let (done_tx, done_rx) = channel::<&'static str>();
+        let slow_done = done_tx.clone();
+        pool.spawn(move || {
+            // Blocks until the test lets it go, like a slow fsync.
+            let _ = release_rx.recv();
+            let _ = slow_done.send("slow");
+        });
+        for _ in 0..10 {
+            let tx = done_tx.clone();
+            pool.spawn(move || {
+                let _ = tx.send("quick");
+            });
+        }
+        for _ in 0..10 {
+            assert_eq!(
+                done_rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+                "quick"
+            );
+        }
+        release_tx.send(()).unwrap();
+        assert_eq!(
+            done_rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+            "slow"
+        );
+    }
+
+    #[test]
+    fn workers_have_a_umask_of_zero() {
+        let pool = Pool::new(1);
+        let (tx, rx) = channel();
+        pool.spawn(move || {
+            // SAFETY: umask cannot fail; set it back to what it was right away.
+            let old = unsafe { libc::umask(0) };
+            let _ = tx.send(old);
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 0);
+    }
+}
