@@ -1140,3 +1140,119 @@ async fn tls_serves_s3_over_https_with_the_configured_certificate() {
         "plain HTTP is not served on a TLS port"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expires_round_trips_and_v1_markers_page_through_a_bucket() {
+    use aws_sdk_s3::primitives::DateTime;
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let when = DateTime::from_secs(2_000_000_000);
+    #[allow(deprecated)]
+    s3.put_object()
+        .bucket("bkt")
+        .key("e")
+        .expires(when)
+        .cache_control("max-age=60")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket("bkt")
+        .key("e")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.cache_control(), Some("max-age=60"));
+    assert_eq!(head.expires_string(), Some("Wed, 18 May 2033 03:33:20 GMT"));
+    for k in ["m/1", "m/2", "m/3"] {
+        s3.put_object()
+            .bucket("bkt")
+            .key(k)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let first = s3
+        .list_objects()
+        .bucket("bkt")
+        .prefix("m/")
+        .max_keys(2)
+        .send()
+        .await
+        .unwrap();
+    assert!(first.is_truncated().unwrap());
+    let last = first.contents().last().unwrap().key().unwrap().to_owned();
+    let second = s3
+        .list_objects()
+        .bucket("bkt")
+        .prefix("m/")
+        .marker(last)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .contents()
+            .iter()
+            .map(|o| o.key().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["m/3"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn complete_with_if_none_match_star_refuses_to_replace_an_existing_key() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    s3.put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from_static(b"old"))
+        .send()
+        .await
+        .unwrap();
+    let up = s3
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let p = s3
+        .upload_part()
+        .bucket("bkt")
+        .key("k")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"new"))
+        .send()
+        .await
+        .unwrap();
+    let done = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(p.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let err = s3
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("k")
+        .upload_id(id)
+        .if_none_match("*")
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "PreconditionFailed");
+    assert_eq!(std::fs::read(f.data().join("bkt/k")).unwrap(), b"old");
+}
