@@ -57,6 +57,13 @@ seen = b""
 deadline = time.time() + 20
 while b"Secret-Key:" not in seen and time.time() < deadline:
     seen += os.read(fd, 1024)
+# rpassword turns echo off right after printing the prompt: wait for that (as a person
+# typing would), which also shows the terminal really stops echoing.
+import termios
+while termios.tcgetattr(fd)[3] & termios.ECHO and time.time() < deadline:
+    time.sleep(0.01)
+if termios.tcgetattr(fd)[3] & termios.ECHO:
+    sys.exit("the terminal still echoes at the Secret-Key prompt")
 os.write(fd, os.environ["SK"].encode() + b"\n")
 while True:
     try:
