@@ -642,10 +642,20 @@ fn without_passthrough_reads_and_writes_go_through_the_daemon() {
 fn append_and_positional_writers_share_a_file_correctly() {
     let m = Mnt::new();
     for first_append in [false, true] {
-        let p = m.path(if first_append { "appended-first" } else { "rdwr-first" });
+        let p = m.path(if first_append {
+            "appended-first"
+        } else {
+            "rdwr-first"
+        });
         fs::write(&p, b"0123456789").unwrap();
         let open_append = || fs::OpenOptions::new().append(true).open(&p).unwrap();
-        let open_rdwr = || fs::OpenOptions::new().read(true).write(true).open(&p).unwrap();
+        let open_rdwr = || {
+            fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&p)
+                .unwrap()
+        };
         let (mut app, rdwr) = if first_append {
             let a = open_append();
             (a, open_rdwr())
@@ -657,6 +667,51 @@ fn append_and_positional_writers_share_a_file_correctly() {
         app.write_all(b"END").unwrap();
         std::os::unix::fs::FileExt::write_all_at(&rdwr, b"CD", 4).unwrap();
         drop((app, rdwr));
-        assert_eq!(fs::read(&p).unwrap(), b"AB23CD6789END", "append opened first: {first_append}");
+        assert_eq!(
+            fs::read(&p).unwrap(),
+            b"AB23CD6789END",
+            "append opened first: {first_append}"
+        );
     }
+}
+
+#[test]
+fn a_request_blocked_in_the_daemon_does_not_stall_the_mount() {
+    use std::time::{Duration, Instant};
+    let m = Mnt::new();
+    fs::write(m.path("slow"), b"s").unwrap();
+    fs::write(m.path("other"), b"o").unwrap();
+    // A read lease on the backing file makes the daemon's own open-for-write of it wait
+    // until the lease is given up: a request that blocks inside the daemon.
+    // SAFETY: ignoring SIGIO (the lease-break signal) only affects this test process.
+    unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
+    let holder = fs::File::open(m.backing("slow")).unwrap();
+    assert_eq!(
+        unsafe { libc::fcntl(holder.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) },
+        0
+    );
+    let slow_path = m.path("slow");
+    let slow = std::thread::spawn(move || {
+        let start = Instant::now();
+        fs::OpenOptions::new().write(true).open(slow_path).unwrap();
+        start.elapsed()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !slow.is_finished(),
+        "the open must be waiting for the lease"
+    );
+    let start = Instant::now();
+    assert_eq!(fs::read(m.path("other")).unwrap(), b"o");
+    fs::write(m.path("third"), b"t").unwrap();
+    assert_eq!(fs::read_dir(m.path("")).unwrap().count(), 3);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "other requests were served meanwhile"
+    );
+    assert_eq!(
+        unsafe { libc::fcntl(holder.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) },
+        0
+    );
+    assert!(slow.join().unwrap() >= Duration::from_millis(200));
 }
