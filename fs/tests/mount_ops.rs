@@ -297,7 +297,26 @@ fn rename_noreplace_and_exchange_are_honoured() {
 
 #[test]
 fn open_flags_excl_trunc_and_append_behave_as_locally() {
-    let m = Mnt::new();
+    check_open_flags(&Mnt::new());
+}
+
+#[test]
+fn open_flags_excl_trunc_and_append_behave_as_locally_through_create() {
+    // Without passthrough the kernel uses CREATE (with passthrough, MKNOD + OPEN).
+    let m = Mnt::with(MountOptions {
+        passthrough: false,
+        ..MountOptions::default()
+    });
+    check_open_flags(&m);
+    assert!(m
+        .mounted()
+        .stats()
+        .ops()
+        .iter()
+        .any(|o| o.op == "create" && o.calls > 0 && o.errors == 0));
+}
+
+fn check_open_flags(m: &Mnt) {
     let p = m.path("f");
     fs::write(&p, b"hello").unwrap();
     let mut f = fs::OpenOptions::new().append(true).open(&p).unwrap();

@@ -458,3 +458,49 @@ fn a_fresh_directory_handle_continues_at_an_offset() {
         .unwrap();
     assert_eq!(rest, all[5..].to_vec());
 }
+
+fn set_etag(c: &std::ffi::CString) {
+    // SAFETY: valid C strings and buffer.
+    let rc = unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            c"user.wekad.etag".as_ptr(),
+            b"e".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+#[test]
+fn truncate_fallocate_and_copy_into_a_file_remove_its_stored_etag() {
+    let f = fixture();
+    for name in ["src", "dst"] {
+        std::fs::write(f.dir.path().join(name), b"0123456789").unwrap();
+    }
+    let c =
+        std::ffi::CString::new(f.dir.path().join("dst").as_os_str().as_encoded_bytes()).unwrap();
+    let src = f.tree.lookup(Ino::ROOT, OsStr::new("src")).unwrap();
+    let dst = f.tree.lookup(Ino::ROOT, OsStr::new("dst")).unwrap();
+    set_etag(&c);
+    f.tree
+        .setattr(
+            dst.ino,
+            None,
+            &SetAttr {
+                size: Some(4),
+                ..SetAttr::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(etag_len(&c), -1, "truncate");
+    let rd = f.tree.open(src.ino, libc::O_RDONLY, false).unwrap();
+    let wr = f.tree.open(dst.ino, libc::O_RDWR, false).unwrap();
+    set_etag(&c);
+    f.tree.fallocate(wr, 0, 8192, 0).unwrap();
+    assert_eq!(etag_len(&c), -1, "fallocate");
+    set_etag(&c);
+    assert_eq!(f.tree.copy_file_range(rd, 0, wr, 0, 10).unwrap(), 10);
+    assert_eq!(etag_len(&c), -1, "copy_file_range");
+}
