@@ -3,7 +3,7 @@
 //! Invariant: called exactly once per S3/STS request (the server guarantees it); records
 //! only what `RequestRecord` carries, which holds no secret, signature or token. A 403 is
 //! counted as an IAM denial (the S3 door answers 403 only for AccessDenied-class refusals);
-//! a successful `AssumeRole` as issued temporary credentials.
+//! a successful `sts:AssumeRole` as issued temporary credentials.
 
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ impl Observer for RequestObserver {
         if r.status == 403 {
             self.metrics.iam_denied();
         }
-        if r.op == "AssumeRole" && r.status == 200 {
+        if matches!(r.op.as_str(), "sts:AssumeRole" | "AssumeRole") && r.status == 200 {
             self.metrics.sts_issued();
         }
         self.access_log.record(&access_record(r));
