@@ -230,6 +230,7 @@ impl S3Server {
         });
         let bytes_in = content_length(req.headers());
         crate::sts::promote_v2_presigned_token(&mut req);
+        let is_sts = crate::sts::is_sts_http_request(&req);
         let span = tracing::info_span!("s3", req_id = %request_id, op = tracing::field::Empty, bucket = tracing::field::Empty, key = tracing::field::Empty, access_key = tracing::field::Empty, status = tracing::field::Empty);
         let mut resp = match self
             .service
@@ -245,6 +246,9 @@ impl S3Server {
                 r
             }
         };
+        if is_sts {
+            resp = crate::sts::rewrap_s3_error(resp).await;
+        }
         if let Ok(v) = http::HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-amz-request-id", v);
         }

@@ -62,6 +62,9 @@ fn aws(d: &Daemon, args: &[&str], env: &[(&str, &str)]) -> std::process::Output 
     cmd.args(args)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        // The AWS CLI caches assumed-role credentials under ~/.aws/cli/cache, keyed by the
+        // profile, not by the endpoint: keep each daemon's cache apart.
+        .env("HOME", d.root())
         .env("AWS_CONFIG_FILE", d.root().join("aws-config"))
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
@@ -272,6 +275,23 @@ async fn the_rust_sdk_assumes_a_role_and_uses_the_credentials() {
         aws_sdk_sts::error::ProvideErrorMetadata::code(&err),
         Some("InvalidClientTokenId")
     );
+
+    // Refusals made before the STS route runs (signature, unknown key) are STS errors too.
+    let code = |e: &dyn aws_sdk_sts::error::ProvideErrorMetadata| e.code().map(str::to_owned);
+    let wrong = d
+        .sts_client(&ak, "not-the-secret")
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&wrong).as_deref(), Some("SignatureDoesNotMatch"));
+    let unknown = d
+        .sts_client("nobody", &sk)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&unknown).as_deref(), Some("InvalidClientTokenId"));
 }
 
 #[test]

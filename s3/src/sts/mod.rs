@@ -37,7 +37,9 @@ pub mod xml;
 use std::sync::Arc;
 
 pub use keys::{is_temporary_access_key, TEMP_KEY_LEN, TEMP_KEY_PREFIX, TEMP_SECRET_LEN};
-pub use route::{promote_v2_presigned_token, security_token, StsRoute};
+pub use route::{
+    is_sts_http_request, promote_v2_presigned_token, rewrap_s3_error, security_token, StsRoute,
+};
 pub use session::{check_session_policy, Session};
 pub use token::Claims;
 

@@ -141,6 +141,55 @@ pub fn promote_v2_presigned_token<B>(req: &mut http::Request<B>) {
     }
 }
 
+/// Whether `req` goes to the STS route (see [`rewrap_s3_error`]).
+pub fn is_sts_http_request<B>(req: &http::Request<B>) -> bool {
+    is_sts_request(req.method(), req.uri(), req.headers())
+}
+
+/// Turns an S3 error document into an STS `ErrorResponse`.
+///
+/// s3s refuses a bad signature or an unknown access key before the STS route runs, and
+/// answers in S3's XML (`<Error><Code>...`); STS clients (botocore, the SDKs) only parse
+/// `<ErrorResponse><Error>...`, and would report "Unknown". The server calls this for
+/// answers to STS requests; successes and non-XML bodies pass unchanged.
+pub async fn rewrap_s3_error(mut resp: http::Response<Body>) -> http::Response<Body> {
+    if resp.status().is_success() {
+        return resp;
+    }
+    // Error documents are small; anything larger is not one of them and is left alone
+    // (store_all_limited keeps what it read in the body either way).
+    let Ok(bytes) = resp.body_mut().store_all_limited(MAX_FORM_BYTES).await else {
+        return resp;
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let (Some(start), Some(end)) = (text.find("<Error>"), text.rfind("</Error>")) else {
+        return resp;
+    };
+    if text.contains("<ErrorResponse") || end < start {
+        return resp;
+    }
+    let inner = text[start + "<Error>".len()..end].replace(
+        "<Code>InvalidAccessKeyId</Code>",
+        "<Code>InvalidClientTokenId</Code>",
+    );
+    let kind = if resp.status().is_server_error() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>{kind}</Type>{inner}</Error><RequestId>{}</RequestId></ErrorResponse>",
+        request_id()
+    );
+    resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml"),
+    );
+    *resp.body_mut() = Body::from(body);
+    resp
+}
+
 /// The caller, once its key and (for a temporary key) its token are checked.
 enum Verified {
     User(std::sync::Arc<crate::iam::S3Identity>),
@@ -456,6 +505,28 @@ mod tests {
             .unwrap();
         promote_v2_presigned_token(&mut req);
         assert_eq!(req.headers().get("x-amz-security-token").unwrap(), "hdr");
+    }
+
+    #[tokio::test]
+    async fn an_s3_error_document_becomes_an_sts_error_response() {
+        let s3 = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidAccessKeyId</Code><Message>m</Message></Error>"#;
+        let mut resp = http::Response::new(Body::from(s3.to_owned()));
+        *resp.status_mut() = StatusCode::FORBIDDEN;
+        let mut out = rewrap_s3_error(resp).await;
+        let body = out.body_mut().store_all_limited(4096).await.unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("<ErrorResponse"), "{text}");
+        assert!(text.contains("<Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>m</Message></Error>"), "{text}");
+        let ok = http::Response::new(Body::from("<AssumeRoleResponse/>".to_owned()));
+        let mut same = rewrap_s3_error(ok).await;
+        assert_eq!(
+            same.body_mut()
+                .store_all_limited(4096)
+                .await
+                .unwrap()
+                .as_ref(),
+            b"<AssumeRoleResponse/>"
+        );
     }
 
     #[test_case::test_case("s", false ; "one character")]

@@ -115,6 +115,7 @@ pub fn python(d: &Daemon, script: &str, extra: &[(&str, &str)]) -> Output {
         .env("ADMIN_AK", ak)
         .env("ADMIN_SK", sk)
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", d.root())
         .env("AWS_CONFIG_FILE", d.root().join("aws-config"))
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
