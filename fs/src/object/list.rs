@@ -24,6 +24,9 @@ use crate::sync::{lock, Arc, Mutex};
 
 /// Directories kept in the cache before it is cleared wholesale.
 const MAX_CACHED_DIRS: usize = 4096;
+/// Entries (over all cached directories) kept before the cache is cleared wholesale: about
+/// 50 bytes each, so the cache stays under a few hundred MB whatever the tree looks like.
+const MAX_CACHED_ENTRIES: usize = 4_000_000;
 
 /// What to list.
 #[derive(Debug, Clone, Default)]
@@ -108,7 +111,8 @@ impl SnapshotCache {
             entries: read_sorted(dir)?,
         });
         let mut dirs = lock(&self.dirs);
-        if dirs.len() >= MAX_CACHED_DIRS {
+        let cached: usize = dirs.values().map(|s| s.entries.len()).sum();
+        if dirs.len() >= MAX_CACHED_DIRS || cached + snap.entries.len() > MAX_CACHED_ENTRIES {
             dirs.clear();
         }
         dirs.insert(st.st_ino, snap.clone());
