@@ -65,7 +65,7 @@ fn first_admin(iam: &Iam, config: &Config) -> Result<()> {
         println!(
             "First start: created S3 user `{user}` with policy readwrite.\n\
              AWS_ACCESS_KEY_ID={user}\nAWS_SECRET_ACCESS_KEY={secret}\n\
-             (also saved in {}; change it with `weka user passwd {user}`)",
+             (also saved in {}; change it with `weka user passwd --username {user}`)",
             file.display()
         );
         tracing::info!(user, file = %file.display(), "created the first S3 user; credentials printed on stdout");

@@ -116,6 +116,14 @@ async fn a_put_is_visible_to_stat_cat_and_ls_on_the_mount_at_once() {
         std::fs::read(d.mount().join("xpr/a/b.txt")).unwrap(),
         b"version 2"
     );
+    // An object is an ordinary file (0644) in a 0755 directory, not a private temp file.
+    let mode = |p: &str| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(d.mount().join(p)).unwrap().permissions(),
+        ) & 0o7777
+    };
+    assert_eq!(mode("xpr/a/b.txt"), 0o644);
+    assert_eq!(mode("xpr/a"), 0o755);
     s3.put_object()
         .bucket("xpr")
         .key("a/c.txt")

@@ -388,6 +388,9 @@ impl ObjectView {
             &name,
             OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL,
         )?;
+        // The temp file is created 0600 inside the private area; once published it is an
+        // ordinary file, readable by everyone as a file created under umask 022 would be.
+        sys::chmod(fd.as_fd(), OBJECT_MODE)?;
         Ok(Staged {
             file: File::from(fd),
             name,
@@ -668,6 +671,10 @@ impl ObjectView {
         Ok(())
     }
 }
+
+/// Permission bits of an object file created over S3 (0666 under the usual umask 022),
+/// like a file a local program creates; directories S3 creates get 0755.
+pub const OBJECT_MODE: u32 = 0o644;
 
 /// MD5 of the empty content.
 pub const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";

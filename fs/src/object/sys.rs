@@ -165,6 +165,14 @@ pub fn rename(
     )?)
 }
 
+/// `fchmod`.
+pub fn chmod(fd: BorrowedFd<'_>, mode: u32) -> Result<()> {
+    Ok(nix::sys::stat::fchmod(
+        fd.as_raw_fd(),
+        Mode::from_bits_truncate(mode as nix::libc::mode_t),
+    )?)
+}
+
 /// `fchown`.
 pub fn chown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> Result<()> {
     Ok(nix::unistd::fchown(
