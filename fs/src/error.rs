@@ -74,7 +74,10 @@ impl From<nix::errno::Errno> for Error {
 impl Error {
     /// Attaches a path (operator-facing context) to an I/O error.
     pub fn io_at(path: &Path, source: std::io::Error) -> Error {
-        Error::IoAt { path: path.to_path_buf(), source }
+        Error::IoAt {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// Builds the most specific variant for a raw errno from a syscall.
@@ -103,7 +106,9 @@ impl Error {
             Error::NameInvalid(NameError::TooLong(_)) => libc::ENAMETOOLONG,
             // A reserved name (the internal area) is refused as if the caller may not touch it.
             Error::NameInvalid(NameError::Reserved) => libc::EPERM,
-            Error::NameInvalid(NameError::Empty | NameError::Dot | NameError::BadByte) => libc::EINVAL,
+            Error::NameInvalid(NameError::Empty | NameError::Dot | NameError::BadByte) => {
+                libc::EINVAL
+            }
             Error::NotPermitted => libc::EPERM,
             Error::AccessDenied => libc::EACCES,
             Error::CrossDevice => libc::EXDEV,
@@ -124,9 +129,21 @@ mod tests {
 
     #[test]
     fn errno_round_trips_for_common_codes() {
-        for e in [libc::ENOENT, libc::ENOTDIR, libc::EISDIR, libc::EEXIST, libc::ENOTEMPTY, libc::EACCES, libc::EXDEV, libc::ENOSPC] {
+        for e in [
+            libc::ENOENT,
+            libc::ENOTDIR,
+            libc::EISDIR,
+            libc::EEXIST,
+            libc::ENOTEMPTY,
+            libc::EACCES,
+            libc::EXDEV,
+            libc::ENOSPC,
+        ] {
             assert_eq!(Error::from_errno(e).errno(), e);
         }
-        assert_eq!(Error::from(NameError::TooLong(300)).errno(), libc::ENAMETOOLONG);
+        assert_eq!(
+            Error::from(NameError::TooLong(300)).errno(),
+            libc::ENAMETOOLONG
+        );
     }
 }

@@ -57,7 +57,13 @@ impl Events {
 
     /// Publishes that `name` in `parent` changed.
     pub fn entry(&self, origin: Origin, parent: Ino, name: impl Into<OsString>) {
-        self.publish(origin, Change::Entry { parent, name: name.into() });
+        self.publish(
+            origin,
+            Change::Entry {
+                parent,
+                name: name.into(),
+            },
+        );
     }
 
     /// Publishes that the inode `ino` changed.
@@ -90,7 +96,13 @@ mod tests {
         events.entry(Origin::Object, Ino(1), "x");
         events.inode(Origin::Fuse, Ino(7));
         let expected = vec![
-            (Origin::Object, Change::Entry { parent: Ino(1), name: "x".into() }),
+            (
+                Origin::Object,
+                Change::Entry {
+                    parent: Ino(1),
+                    name: "x".into(),
+                },
+            ),
             (Origin::Fuse, Change::Inode { ino: Ino(7) }),
         ];
         assert_eq!(*lock(&a.0), expected);

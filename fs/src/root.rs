@@ -56,8 +56,12 @@ impl Root {
     /// Opens (and creates if needed) the backing directory and its internal area.
     pub fn open(path: &Path) -> Result<Root> {
         std::fs::create_dir_all(path).map_err(|e| Error::io_at(path, e))?;
-        let dir = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| Error::io_at(path, e.into()))?;
+        let dir = nix::fcntl::open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io_at(path, e.into()))?;
         // SAFETY: `open` returned a fresh descriptor that nothing else owns.
         let dir = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dir) };
         let st = fstat(dir.as_fd().as_raw_fd_compat()).map_err(|e| Error::io_at(path, e.into()))?;
@@ -128,7 +132,11 @@ impl Root {
 
 /// Opens the directory `name` under `parent`, creating it (0700) if absent.
 pub(crate) fn open_or_create_dir(parent: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<OwnedFd> {
-    match mkdirat(Some(parent.as_raw_fd_compat()), name, Mode::from_bits_truncate(0o700)) {
+    match mkdirat(
+        Some(parent.as_raw_fd_compat()),
+        name,
+        Mode::from_bits_truncate(0o700),
+    ) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
         Err(e) => return Err(e.into()),
     }
@@ -161,7 +169,9 @@ mod tests {
     fn inode_mapping_swaps_root_and_one_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::open(dir.path()).unwrap();
-        let st_root = std::fs::metadata(dir.path()).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
+        let st_root = std::fs::metadata(dir.path())
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap();
         assert_eq!(root.ino(st_root), Ino::ROOT);
         assert_eq!(root.ino(1), Ino(st_root));
         assert_eq!(root.ino(12345), Ino(12345));
