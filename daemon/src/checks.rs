@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 
@@ -142,7 +141,7 @@ fn create_mountpoint(mount: &Path) -> Result<()> {
 /// Lazily unmounts a stale mount (`fusermount3 -u -z`, then `umount -l` as a fallback).
 pub fn clear_stale_mount(mount: &Path) -> Result<()> {
     tracing::warn!(mount = %mount.display(), "found a stale mount left by a crashed wekad (transport endpoint is not connected); unmounting it");
-    if lazy_unmount(mount) && std::fs::metadata(mount).is_ok() {
+    if weka_fs::fuse::lazy_unmount(mount).is_ok() && std::fs::metadata(mount).is_ok() {
         return Ok(());
     }
     Err(Error::check(
@@ -155,20 +154,6 @@ pub fn clear_stale_mount(mount: &Path) -> Result<()> {
             mount.display()
         ),
     ))
-}
-
-/// `fusermount3 -u -z path`, falling back to `umount -l path`; true when one succeeded.
-pub fn lazy_unmount(mount: &Path) -> bool {
-    let run = |cmd: &str, args: &[&str]| {
-        Command::new(cmd)
-            .args(args)
-            .arg(mount)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    run("fusermount3", &["-u", "-z"]) || run("umount", &["-l"])
 }
 
 fn refuse_busy_mountpoint(mount: &Path) -> Result<()> {
@@ -198,26 +183,7 @@ fn refuse_busy_mountpoint(mount: &Path) -> Result<()> {
 
 /// True when `path` is a mount point listed in `/proc/self/mountinfo`.
 pub fn is_mounted(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = mountinfo_escape(path);
-    info.lines()
-        .any(|line| line.split(' ').nth(4) == Some(want.as_str()))
-}
-
-fn mountinfo_escape(path: &Path) -> String {
-    let mut out = String::new();
-    for c in path.to_string_lossy().chars() {
-        match c {
-            ' ' => out.push_str("\\040"),
-            '\t' => out.push_str("\\011"),
-            '\n' => out.push_str("\\012"),
-            '\\' => out.push_str("\\134"),
-            c => out.push(c),
-        }
-    }
-    out
+    weka_fs::fuse::is_mounted(path)
 }
 
 /// The data directory exists (created if absent), is writable, and supports `user.` xattrs.

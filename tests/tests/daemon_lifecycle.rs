@@ -20,10 +20,16 @@ fn sigterm_unmounts_removes_endpoints_and_exits_zero() {
     assert!(
         status.success(),
         "exit status {status}: {}",
-        std::fs::read_to_string(stderr_path).unwrap_or_default()
+        std::fs::read_to_string(&stderr_path).unwrap_or_default()
     );
     assert!(!weka_e2e::is_mounted(&mount));
     assert!(!endpoints.exists());
+    // A clean stop is not an error in the journal.
+    let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+    assert!(
+        !stderr.contains("ERROR"),
+        "clean stop logged an error:\n{stderr}"
+    );
 }
 
 #[test]

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use fuser::{MountOption, Session};
 
-pub use mount::{check_fuse_available, clear_stale_mount, lazy_unmount, mount_state, MountState};
+pub use mount::{
+    check_fuse_available, clear_stale_mount, is_mounted, lazy_unmount, mount_state, MountState,
+};
 pub use stats::{FuseStats, Op, OpCount};
 
 use crate::error::{Error, Result};

@@ -55,17 +55,20 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
 
 /// Whether `path` is a mount point, and whether its filesystem still answers.
 pub fn mount_state(path: &Path) -> MountState {
-    let listed = mountinfo_lists(path);
-    match std::fs::metadata(path) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => MountState::Stale,
-        _ if listed => MountState::Mounted,
-        _ => MountState::NotMounted,
+    if !is_mounted(path) {
+        return MountState::NotMounted;
+    }
+    // `statfs`, not `stat`: right after the daemon died the kernel may still answer `stat`
+    // from its attribute cache, whereas `statfs` always asks the (gone) daemon.
+    match nix::sys::statfs::statfs(path) {
+        Err(nix::errno::Errno::ENOTCONN) => MountState::Stale,
+        _ => MountState::Mounted,
     }
 }
 
 /// True if `/proc/self/mountinfo` has a mount at `path` (compared after canonicalising
 /// what can be canonicalised; a stale mount point cannot be).
-fn mountinfo_lists(path: &Path) -> bool {
+pub fn is_mounted(path: &Path) -> bool {
     let want = absolute(path);
     let Ok(info) = std::fs::read("/proc/self/mountinfo") else {
         return false;
