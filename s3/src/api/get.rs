@@ -157,6 +157,53 @@ fn sums(o: &OpenObject, mode: Option<&ChecksumMode>, whole: bool) -> Sums {
     }
 }
 
+/// The output of GET or HEAD (`$output`) with the headers both answer alike, from the open
+/// object `$o`, its served span `$s` and checksums `$c`. The request's `response-*`
+/// overrides (`$i`, the same fields on both inputs) win over what is stored.
+macro_rules! object_output {
+    ($output:ident, $i:expr, $o:expr, $s:expr, $c:expr) => {{
+        let (i, o, s, c) = ($i, $o, $s, $c);
+        $output {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some(i64::try_from(s.end - s.start).unwrap_or(i64::MAX)),
+            content_range: s
+                .partial
+                .then(|| format!("bytes {}-{}/{}", s.start, s.end.saturating_sub(1), o.size)),
+            parts_count: s.parts_count,
+            e_tag: Some(etag(&o.stamp.etag)),
+            last_modified: Some(o.modified.into()),
+            content_type: i
+                .response_content_type
+                .clone()
+                .or(o.meta.content_type.clone())
+                .or(Some("binary/octet-stream".into())),
+            content_encoding: i
+                .response_content_encoding
+                .clone()
+                .or(o.meta.content_encoding.clone()),
+            content_disposition: i
+                .response_content_disposition
+                .clone()
+                .or(o.meta.content_disposition.clone()),
+            content_language: i
+                .response_content_language
+                .clone()
+                .or(o.meta.content_language.clone()),
+            cache_control: i
+                .response_cache_control
+                .clone()
+                .or(o.meta.cache_control.clone()),
+            expires: i.response_expires.clone().or(expires_of(&o.meta)),
+            metadata: user_metadata(&o.meta),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            ..Default::default()
+        }
+    }};
+}
+
 async fn open(gw: &Gateway, bucket: &str, k: &str) -> Result<OpenObject> {
     let (b, k) = (existing_bucket(bucket)?, key(k)?);
     let view = gw.view.clone();
@@ -179,44 +226,7 @@ pub async fn head_object(
     conds.check(&o.stamp.etag, o.modified, true)?;
     let s = span(&o, i.range.as_ref(), i.part_number)?;
     let c = sums(&o, i.checksum_mode.as_ref(), !s.partial);
-    let out = HeadObjectOutput {
-        accept_ranges: Some("bytes".into()),
-        content_length: Some(i64::try_from(s.end - s.start).unwrap_or(i64::MAX)),
-        content_range: s
-            .partial
-            .then(|| format!("bytes {}-{}/{}", s.start, s.end.saturating_sub(1), o.size)),
-        parts_count: s.parts_count,
-        e_tag: Some(etag(&o.stamp.etag)),
-        last_modified: Some(o.modified.into()),
-        content_type: i
-            .response_content_type
-            .clone()
-            .or(o.meta.content_type.clone())
-            .or(Some("binary/octet-stream".into())),
-        content_encoding: i
-            .response_content_encoding
-            .clone()
-            .or(o.meta.content_encoding.clone()),
-        content_disposition: i
-            .response_content_disposition
-            .clone()
-            .or(o.meta.content_disposition.clone()),
-        content_language: i
-            .response_content_language
-            .clone()
-            .or(o.meta.content_language.clone()),
-        cache_control: i
-            .response_cache_control
-            .clone()
-            .or(o.meta.cache_control.clone()),
-        expires: i.response_expires.clone().or(expires_of(&o.meta)),
-        metadata: user_metadata(&o.meta),
-        checksum_crc32: c.crc32,
-        checksum_crc32c: c.crc32c,
-        checksum_sha1: c.sha1,
-        checksum_sha256: c.sha256,
-        ..Default::default()
-    };
+    let out = object_output!(HeadObjectOutput, i, &o, &s, c);
     Ok(S3Response::new(out))
 }
 
@@ -236,45 +246,9 @@ pub async fn get_object(
     conds.check(&o.stamp.etag, o.modified, true)?;
     let s = span(&o, i.range.as_ref(), i.part_number)?;
     let c = sums(&o, i.checksum_mode.as_ref(), !s.partial);
-    let mut out = GetObjectOutput {
-        accept_ranges: Some("bytes".into()),
-        content_length: Some(i64::try_from(s.end - s.start).unwrap_or(i64::MAX)),
-        content_range: s
-            .partial
-            .then(|| format!("bytes {}-{}/{}", s.start, s.end.saturating_sub(1), o.size)),
-        parts_count: s.parts_count,
-        e_tag: Some(etag(&o.stamp.etag)),
-        last_modified: Some(o.modified.into()),
-        content_type: i
-            .response_content_type
-            .clone()
-            .or(o.meta.content_type.clone())
-            .or(Some("binary/octet-stream".into())),
-        content_encoding: i
-            .response_content_encoding
-            .clone()
-            .or(o.meta.content_encoding.clone()),
-        content_disposition: i
-            .response_content_disposition
-            .clone()
-            .or(o.meta.content_disposition.clone()),
-        content_language: i
-            .response_content_language
-            .clone()
-            .or(o.meta.content_language.clone()),
-        cache_control: i
-            .response_cache_control
-            .clone()
-            .or(o.meta.cache_control.clone()),
-        expires: i.response_expires.clone().or(expires_of(&o.meta)),
-        metadata: user_metadata(&o.meta),
-        tag_count: (!o.meta.tags.is_empty()).then(|| i32::try_from(o.meta.tags.len()).unwrap_or(0)),
-        checksum_crc32: c.crc32,
-        checksum_crc32c: c.crc32c,
-        checksum_sha1: c.sha1,
-        checksum_sha256: c.sha256,
-        ..Default::default()
-    };
+    let mut out = object_output!(GetObjectOutput, i, &o, &s, c);
+    out.tag_count =
+        (!o.meta.tags.is_empty()).then(|| i32::try_from(o.meta.tags.len()).unwrap_or(0));
     out.body = Some(body(o.file, s.start, s.end).await?);
     let mut resp = S3Response::new(out);
     if s.partial {
