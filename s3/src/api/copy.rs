@@ -7,7 +7,6 @@ use s3s::{S3Request, S3Response};
 use weka_fs::object::{ObjectMeta, OpenObject, PutParams};
 
 use super::get::Conditions;
-use super::put::meta_from;
 use super::{blocking, existing_bucket, key, owner, Gateway};
 use crate::error::{Error, Result};
 
@@ -50,16 +49,7 @@ fn new_meta(i: &CopyObjectInput, src: &ObjectMeta) -> Result<ObjectMeta> {
         .as_ref()
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
     let mut meta = if replace {
-        meta_from(
-            i.content_type.as_ref(),
-            i.content_encoding.as_ref(),
-            i.content_disposition.as_ref(),
-            i.content_language.as_ref(),
-            i.cache_control.as_ref(),
-            i.expires.as_ref(),
-            i.metadata.as_ref(),
-            None,
-        )?
+        super::put::request_meta!(i, None)?
     } else {
         ObjectMeta {
             tags: Vec::new(),

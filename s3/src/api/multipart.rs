@@ -7,7 +7,7 @@ use s3s::{S3Request, S3Response};
 use weka_fs::object::PutParams;
 
 use super::get::Conditions;
-use super::put::{content_md5, meta_from, receive};
+use super::put::{content_md5, receive};
 use super::{blocking, existing_bucket, key, owner, Gateway};
 use crate::error::{Error, Result};
 
@@ -26,16 +26,7 @@ pub async fn create_multipart_upload(
 ) -> Result<S3Response<CreateMultipartUploadOutput>> {
     let i = &req.input;
     let (b, k) = (existing_bucket(&i.bucket)?, key(&i.key)?);
-    let meta = meta_from(
-        i.content_type.as_ref(),
-        i.content_encoding.as_ref(),
-        i.content_disposition.as_ref(),
-        i.content_language.as_ref(),
-        i.cache_control.as_ref(),
-        i.expires.as_ref(),
-        i.metadata.as_ref(),
-        i.tagging.as_deref(),
-    )?;
+    let meta = super::put::request_meta!(i, i.tagging.as_deref())?;
     let (view, who) = (gw.view.clone(), owner(&req));
     let id = blocking(move || Ok(view.create_upload(&b, &k, meta, who)?)).await?;
     let out = CreateMultipartUploadOutput {

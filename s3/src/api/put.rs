@@ -155,6 +155,25 @@ pub(crate) fn http_date(t: &Timestamp) -> Option<String> {
     String::from_utf8(buf).ok()
 }
 
+/// The metadata of a PUT-like request `$i` (PutObject, CreateMultipartUpload, CopyObject
+/// with REPLACE: the same header fields on each input), with its tagging header `$tagging`.
+macro_rules! request_meta {
+    ($i:expr, $tagging:expr) => {{
+        let i = $i;
+        $crate::api::put::meta_from(
+            i.content_type.as_ref(),
+            i.content_encoding.as_ref(),
+            i.content_disposition.as_ref(),
+            i.content_language.as_ref(),
+            i.cache_control.as_ref(),
+            i.expires.as_ref(),
+            i.metadata.as_ref(),
+            $tagging,
+        )
+    }};
+}
+pub(crate) use request_meta;
+
 /// The metadata a PUT-like request carries.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn meta_from(
@@ -194,16 +213,7 @@ pub async fn put_object(
 ) -> Result<S3Response<PutObjectOutput>> {
     let (b, k) = (existing_bucket(&req.input.bucket)?, key(&req.input.key)?);
     let i = &req.input;
-    let meta = meta_from(
-        i.content_type.as_ref(),
-        i.content_encoding.as_ref(),
-        i.content_disposition.as_ref(),
-        i.content_language.as_ref(),
-        i.cache_control.as_ref(),
-        i.expires.as_ref(),
-        i.metadata.as_ref(),
-        i.tagging.as_deref(),
-    )?;
+    let meta = request_meta!(i, i.tagging.as_deref())?;
     let params = PutParams {
         meta,
         content_md5: content_md5(i.content_md5.as_deref())?,
