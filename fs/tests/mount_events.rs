@@ -46,6 +46,39 @@ fn an_object_side_content_change_is_visible_at_once_without_passthrough() {
 }
 
 #[test]
+fn an_object_side_create_replaces_a_cached_negative_entry_at_once() {
+    let m = Mnt::new();
+    fs::create_dir(m.path("b")).unwrap();
+    let bucket = ino(&m, "b");
+    // The kernel caches "no such name" for the entry TTL (30 s); looking twice makes sure
+    // the second answer can come from that cache.
+    for _ in 0..2 {
+        assert_eq!(
+            errno(fs::metadata(m.path("b/later")).unwrap_err()),
+            libc::ENOENT
+        );
+    }
+    let lookups = || {
+        m.mounted()
+            .stats()
+            .ops()
+            .into_iter()
+            .find(|o| o.op == "lookup")
+            .unwrap()
+            .calls
+    };
+    let before = lookups();
+    assert!(fs::metadata(m.path("b/later")).is_err());
+    assert_eq!(lookups(), before, "the negative entry is cached");
+    fs::write(m.backing("b/later"), b"made by S3").unwrap();
+    m.tree
+        .root()
+        .events()
+        .entry(Origin::Object, bucket, "later");
+    assert_eq!(fs::read(m.path("b/later")).unwrap(), b"made by S3");
+}
+
+#[test]
 fn an_object_side_delete_and_create_are_visible_at_once() {
     let m = Mnt::new();
     fs::create_dir(m.path("b")).unwrap();

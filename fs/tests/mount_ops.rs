@@ -614,6 +614,71 @@ fn a_non_root_user_gets_eacces_where_it_may_not_write() {
     }
 }
 
+/// An unprivileged writer removes set-user-ID (and set-group-ID with group execute) as on
+/// a local filesystem; root keeps them; set-group-ID without group execute stays.
+fn check_setid_bits(passthrough: bool) {
+    let m = Mnt::with(MountOptions {
+        allow_other: true,
+        threads: 2,
+        passthrough,
+        ..MountOptions::default()
+    });
+    fs::set_permissions(m.path(""), fs::Permissions::from_mode(0o777)).unwrap();
+    let setid = |name: &str, mode: u32| {
+        let p = m.path(name);
+        fs::write(&p, b"#!/bin/sh\n").unwrap();
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        p
+    };
+    let mode = |name: &str| fs::metadata(m.path(name)).unwrap().mode() & 0o7777;
+    let appended = setid("appended", 0o6775);
+    let truncated = setid("truncated", 0o4755);
+    let lock_bit = setid("lock-bit", 0o2664);
+    let by_root = setid("by-root", 0o6775);
+    let script = format!(
+        "echo x >> {} && echo x >> {} && python3 -c 'import os; os.truncate(\"{}\", 1)'",
+        appended.display(),
+        lock_bit.display(),
+        truncated.display()
+    );
+    let out = as_nobody(&script);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&by_root)
+        .unwrap()
+        .write_all(b"x")
+        .unwrap();
+    assert_eq!(mode("appended"), 0o775, "passthrough {passthrough}");
+    assert_eq!(mode("truncated"), 0o755, "passthrough {passthrough}");
+    assert_eq!(mode("lock-bit"), 0o2664, "passthrough {passthrough}");
+    assert_eq!(mode("by-root"), 0o6775, "passthrough {passthrough}");
+    for name in ["appended", "truncated", "lock-bit", "by-root"] {
+        let backing = fs::metadata(m.backing(name)).unwrap().mode() & 0o7777;
+        assert_eq!(
+            backing,
+            mode(name),
+            "{name}: the mount shows the backing mode"
+        );
+    }
+    assert_eq!(fs::metadata(&truncated).unwrap().len(), 1);
+}
+
+#[test]
+fn unprivileged_writes_clear_setid_bits() {
+    check_setid_bits(true);
+}
+
+#[test]
+fn unprivileged_writes_clear_setid_bits_without_passthrough() {
+    check_setid_bits(false);
+}
+
 #[test]
 fn the_kernel_forgets_inodes_and_the_table_shrinks() {
     let m = Mnt::new();

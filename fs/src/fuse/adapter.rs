@@ -2,12 +2,15 @@
 //! converts the result into a reply.
 //!
 //! Requests that only touch metadata on the local backing filesystem (lookup, forget,
-//! getattr, setattr, mknod, mkdir, unlink, rmdir, symlink, link, rename, xattrs, access,
-//! statfs, release, readdir continuations) are answered on the session thread: handing
-//! them to a worker costs two context switches, which dominated metadata latency.
-//! Everything that moves data or may wait on the disk (open, create, opendir, read,
-//! write, fsync, fsyncdir, the first readdir, fallocate, lseek, copy_file_range) runs on
-//! the worker pool, so one slow request does not stall the mount.
+//! getattr, setattr without a size, mknod, mkdir, unlink, rmdir, symlink, link, rename,
+//! xattrs, access, statfs, release, readdir continuations) and buffered writes are
+//! answered on the session thread: handing them to a worker costs a thread wake-up per
+//! request, which dominated metadata latency, and a write would need a copy of its data.
+//! Everything that may wait inside the backing filesystem (open and create, which wait
+//! for a lease held on the file; truncation; read, which may go to the disk; writes
+//! through an `O_SYNC` handle; opendir, the first readdir, fsync, fsyncdir, fallocate,
+//! lseek, copy_file_range) runs on the worker pool, so one slow request does not stall
+//! the mount.
 //! `reply_error` is the one place that logs and counts an error.
 //!
 //! Kernel passthrough: when the kernel accepted `FUSE_PASSTHROUGH`, `open` registers the
@@ -17,10 +20,15 @@
 //! `create` answers ENOSYS once and the kernel falls back to `mknod` + `open` for good.
 //!
 //! Caching: files are opened with `FOPEN_KEEP_CACHE` and directories with
-//! `FOPEN_CACHE_DIR`, so the kernel keeps pages and listings across opens. That is safe
-//! because every change the kernel did not make itself (the S3 door) is pushed to it by
-//! invalidation (`inval.rs`), and `FUSE_AUTO_INVAL_DATA` drops pages whose file changed
-//! size or mtime behind the daemon's back once the attributes expire.
+//! `FOPEN_CACHE_DIR`, so the kernel keeps pages and listings across opens, and entries
+//! (negative ones too) and attributes are cached for `TTL`. That is safe because every
+//! change the kernel did not make itself (the S3 door) is pushed to it by invalidation
+//! (`inval.rs`), and `FUSE_AUTO_INVAL_DATA` drops pages whose file changed size or mtime
+//! behind the daemon's back once the attributes expire.
+//!
+//! Set-ID bits: the mount takes `FUSE_HANDLE_KILLPRIV_V2`, so the daemon clears them (see
+//! `Tree::drop_setid`) when an unprivileged caller opens a file for writing or with
+//! `O_TRUNC`, truncates it, or writes to it through the daemon.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -39,13 +47,25 @@ use super::stats::{FuseStats, Op};
 use crate::error::Error;
 use crate::root::Ino;
 use crate::sync::{lock, Arc, Mutex};
-use crate::tree::{Attr, Caller, FileKind, SetAttr, TimeSet, Tree};
+use crate::tree::{opens_for_change, Attr, Caller, FileKind, SetAttr, TimeSet, Tree};
 use std::sync::Condvar;
 
-/// How long the kernel may cache entries and attributes. Changes made through S3 are
-/// pushed to the kernel by invalidation, so this only bounds staleness for changes made
-/// to the backing directory behind the daemon's back.
-const TTL: Duration = Duration::from_secs(1);
+/// How long the kernel may cache entries (negative ones included) and attributes. The
+/// daemon owns the tree: changes made through the mount are the kernel's own, and every
+/// change made through S3 is pushed to the kernel by invalidation before the S3 request
+/// returns. So this only bounds how long a change made to the backing directory behind
+/// the daemon's back stays unseen, and a long TTL saves a LOOKUP or GETATTR round trip
+/// on most metadata calls.
+const TTL: Duration = Duration::from_secs(30);
+
+/// `FUSE_HANDLE_KILLPRIV_V2` (not in fuser 0.16): the daemon, not the kernel, clears the
+/// set-ID bits on write and truncate. In exchange the kernel marks the superblock
+/// `SB_NOSEC` and stops asking `getxattr("security.capability")` before every write,
+/// which cost one round trip per `write(2)`, passthrough writes included.
+const FUSE_HANDLE_KILLPRIV_V2: u64 = 1 << 28;
+
+/// `FUSE_WRITE_KILL_SUIDGID`: the writer is unprivileged, clear the set-ID bits.
+const FUSE_WRITE_KILL_SUIDGID: u32 = 1 << 2;
 
 /// Set once the kernel's INIT has been answered.
 #[derive(Default)]
@@ -277,7 +297,7 @@ impl Filesystem for Adapter {
             | consts::FUSE_ASYNC_READ
             | consts::FUSE_BIG_WRITES
             | consts::FUSE_AUTO_INVAL_DATA;
-        for cap in [wanted, consts::FUSE_MAX_PAGES] {
+        for cap in [wanted, consts::FUSE_MAX_PAGES, FUSE_HANDLE_KILLPRIV_V2] {
             // A capability this kernel lacks is simply not used.
             let _ = config.add_capabilities(cap);
         }
@@ -295,7 +315,12 @@ impl Filesystem for Adapter {
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         let ctx = self.ctx(Op::Lookup);
-        ctx.entry(reply, ctx.tree.lookup(Ino(parent), name));
+        match ctx.tree.lookup(Ino(parent), name) {
+            // A negative entry (node id 0) the kernel may cache for the TTL: compilers and
+            // interpreters probe many names that do not exist. S3 creations invalidate it.
+            Err(e) if e.errno() == libc::ENOENT => reply.entry(&TTL, &EMPTY_ATTR, 0),
+            result => ctx.entry(reply, result),
+        }
     }
 
     fn forget(&mut self, _req: &Request<'_>, ino: u64, nlookup: u64) {
@@ -347,11 +372,26 @@ impl Filesystem for Adapter {
             atime: time_set(atime),
             mtime: time_set(mtime),
         };
-        self.pool
-            .spawn(move || match ctx.tree.setattr(Ino(ino), fh, &set) {
+        // An unprivileged truncate clears the set-ID bits (see FUSE_HANDLE_KILLPRIV_V2).
+        let drop_setid = size.is_some() && _req.uid() != 0;
+        let run = move || {
+            let result = ctx.tree.setattr(Ino(ino), fh, &set).and_then(|attr| {
+                if drop_setid && ctx.tree.drop_setid(Ino(ino))? {
+                    return ctx.tree.getattr(Ino(ino));
+                }
+                Ok(attr)
+            });
+            match result {
                 Ok(attr) => reply.attr(&TTL, &file_attr(&attr)),
                 Err(e) => ctx.fail(reply, e),
-            });
+            }
+        };
+        // Shrinking a large file frees its blocks, which may take a while.
+        if size.is_some() {
+            self.pool.spawn(run);
+        } else {
+            inline(run);
+        }
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
@@ -375,8 +415,7 @@ impl Filesystem for Adapter {
         reply: ReplyEntry,
     ) {
         let (ctx, who, name) = (self.ctx(Op::Mknod), caller(req), name.to_owned());
-        self.pool
-            .spawn(move || ctx.entry(reply, ctx.tree.mknod(Ino(parent), &name, mode, rdev, who)));
+        inline(move || ctx.entry(reply, ctx.tree.mknod(Ino(parent), &name, mode, rdev, who)));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = parent, name = ?name))]
@@ -390,22 +429,19 @@ impl Filesystem for Adapter {
         reply: ReplyEntry,
     ) {
         let (ctx, who, name) = (self.ctx(Op::Mkdir), caller(req), name.to_owned());
-        self.pool
-            .spawn(move || ctx.entry(reply, ctx.tree.mkdir(Ino(parent), &name, mode, who)));
+        inline(move || ctx.entry(reply, ctx.tree.mkdir(Ino(parent), &name, mode, who)));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let (ctx, name) = (self.ctx(Op::Unlink), name.to_owned());
-        self.pool
-            .spawn(move || ctx.empty(reply, ctx.tree.unlink(Ino(parent), &name)));
+        inline(move || ctx.empty(reply, ctx.tree.unlink(Ino(parent), &name)));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
     fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let (ctx, name) = (self.ctx(Op::Rmdir), name.to_owned());
-        self.pool
-            .spawn(move || ctx.empty(reply, ctx.tree.rmdir(Ino(parent), &name)));
+        inline(move || ctx.empty(reply, ctx.tree.rmdir(Ino(parent), &name)));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = parent, name = ?link_name))]
@@ -423,8 +459,7 @@ impl Filesystem for Adapter {
             link_name.to_owned(),
             target.to_owned(),
         );
-        self.pool
-            .spawn(move || ctx.entry(reply, ctx.tree.symlink(Ino(parent), &name, &target, who)));
+        inline(move || ctx.entry(reply, ctx.tree.symlink(Ino(parent), &name, &target, who)));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
@@ -458,24 +493,42 @@ impl Filesystem for Adapter {
         reply: ReplyEntry,
     ) {
         let (ctx, newname) = (self.ctx(Op::Link), newname.to_owned());
-        self.pool
-            .spawn(move || ctx.entry(reply, ctx.tree.link(Ino(ino), Ino(newparent), &newname)));
+        inline(move || ctx.entry(reply, ctx.tree.link(Ino(ino), Ino(newparent), &newname)));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
-    fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = ino))]
+    fn open(&mut self, req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
         let ctx = self.ctx(Op::Open);
         let passthrough = self.shared.passthrough.load(Ordering::Relaxed);
         let backing = self.backing.clone();
-        self.pool
-            .spawn(move || match ctx.tree.open(Ino(ino), flags, passthrough) {
+        // An unprivileged open that may change the content clears the set-ID bits at once
+        // (see FUSE_HANDLE_KILLPRIV_V2): passthrough writes never reach the daemon.
+        let drop_setid = req.uid() != 0 && opens_for_change(flags);
+        let run = move || {
+            let opened = ctx.tree.open(Ino(ino), flags, passthrough);
+            let opened = match (opened, drop_setid) {
+                (Ok(fh), true) => match ctx.tree.drop_setid(Ino(ino)) {
+                    Ok(_) => Ok(fh),
+                    Err(e) => {
+                        // Not answered, so the kernel will never release it.
+                        let _ = ctx.tree.release(fh);
+                        Err(e)
+                    }
+                },
+                (opened, _) => opened,
+            };
+            match opened {
                 Ok(fh) if passthrough => open_passthrough(&ctx, &backing, ino, fh, reply),
                 Ok(fh) => {
                     ctx.stats.file_opened(None);
-                    reply.opened(fh, 0);
+                    reply.opened(fh, consts::FOPEN_KEEP_CACHE);
                 }
                 Err(e) => ctx.fail(reply, e),
-            });
+            }
+        };
+        // Not on the session thread: an open can wait indefinitely inside the backing
+        // filesystem (a lease held on the file, truncating a large file).
+        self.pool.spawn(run);
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
@@ -502,29 +555,46 @@ impl Filesystem for Adapter {
         );
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
     fn write(
         &mut self,
         _req: &Request<'_>,
-        _ino: u64,
+        ino: u64,
         fh: u64,
         offset: i64,
         data: &[u8],
-        _write_flags: u32,
+        write_flags: u32,
         _flags: i32,
         _lock_owner: Option<u64>,
         reply: ReplyWrite,
     ) {
-        let (ctx, data) = (self.ctx(Op::Write), data.to_vec());
-        self.pool.spawn(
-            move || match ctx.tree.write(fh, offset.max(0) as u64, &data) {
+        let ctx = self.ctx(Op::Write);
+        let drop_setid = write_flags & FUSE_WRITE_KILL_SUIDGID != 0;
+        let run = move |data: &[u8]| {
+            let written = if drop_setid {
+                ctx.tree.drop_setid(Ino(ino)).map(drop)
+            } else {
+                Ok(())
+            }
+            .and_then(|()| ctx.tree.write(fh, offset.max(0) as u64, data));
+            match written {
                 Ok(n) => {
                     ctx.stats.wrote_bytes(n);
                     reply.written(n as u32);
                 }
                 Err(e) => ctx.fail(reply, e),
-            },
-        );
+            }
+        };
+        // A buffered write only copies into the page cache: done right here, from the
+        // request buffer, it saves a copy of the data and a hand-off to a worker. A handle
+        // opened O_SYNC/O_DSYNC waits for the disk, so its writes go to the pool.
+        let sync = self.tree.file(fh).is_ok_and(|h| h.writes_synchronously());
+        if sync {
+            let data = data.to_vec();
+            self.pool.spawn(move || run(&data));
+        } else {
+            run(data);
+        }
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
@@ -728,15 +798,38 @@ impl Filesystem for Adapter {
             return;
         }
         let (who, name) = (caller(req), name.to_owned());
-        self.pool.spawn(
-            move || match ctx.tree.create(Ino(parent), &name, mode, flags, who) {
+        // The name may exist by now (made through S3): an unprivileged open of it for
+        // writing clears its set-ID bits, as in `open`.
+        let drop_setid = req.uid() != 0;
+        let run = move || {
+            let created = ctx.tree.create(Ino(parent), &name, mode, flags, who);
+            let created = created.and_then(|(attr, fh)| {
+                let fresh = match drop_setid {
+                    true => ctx.tree.drop_setid(attr.ino),
+                    false => Ok(false),
+                };
+                match fresh {
+                    Ok(false) => Ok((attr, fh)),
+                    Ok(true) => ctx.tree.getattr(attr.ino).map(|attr| (attr, fh)),
+                    Err(e) => Err(e),
+                }
+                .inspect_err(|_| {
+                    // Not answered: the kernel will never release or forget these.
+                    let _ = ctx.tree.release(fh);
+                    ctx.tree.forget(attr.ino, 1);
+                })
+            });
+            match created {
                 Ok((attr, fh)) => {
                     ctx.stats.file_opened(None);
                     reply.created(&TTL, &file_attr(&attr), 0, fh, consts::FOPEN_KEEP_CACHE);
                 }
                 Err(e) => ctx.fail(reply, e),
-            },
-        );
+            }
+        };
+        // Not on the session thread, like `open`: the name may exist by now and its open
+        // wait for a lease or a truncate.
+        self.pool.spawn(run);
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
@@ -815,9 +908,11 @@ fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, repl
     let mut map = lock(backing);
     if let Some(entry) = map.by_ino.get_mut(&ino) {
         entry.1 += 1;
+        // Counted before the reply: once answered, the caller may close it (a RELEASE) or
+        // the daemon may be told to stop and ask how many files are open.
+        ctx.stats.file_opened(Some(true));
         reply.opened_passthrough(fh, 0, &entry.0);
         map.by_fh.insert(fh, ino);
-        ctx.stats.file_opened(Some(true));
         return;
     }
     let registered = ctx.tree.file(fh).and_then(|handle| {
@@ -830,10 +925,10 @@ fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, repl
     });
     match registered {
         Ok(id) => {
+            ctx.stats.file_opened(Some(true));
             reply.opened_passthrough(fh, 0, &id);
             map.by_ino.insert(ino, (id, 1));
             map.by_fh.insert(fh, ino);
-            ctx.stats.file_opened(Some(true));
         }
         Err(e) => {
             tracing::debug!(fh, error = %e, "passthrough refused, serving the file through the daemon");

@@ -97,14 +97,14 @@ pub fn write_meta(fd: BorrowedFd<'_>, meta: &ObjectMeta) -> Result<()> {
 
 /// The stored ETag record if its stamp matches `st`.
 pub fn fresh_stamp(fd: BorrowedFd<'_>, st: &FileStat) -> Result<Option<Stamped>> {
-    let Some(raw) = sys::get_xattr(fd, XATTR_ETAG)? else {
-        return Ok(None);
-    };
-    let Ok(s) = serde_json::from_slice::<Stamped>(&raw) else {
-        return Ok(None);
-    };
+    Ok(sys::get_xattr(fd, XATTR_ETAG)?.and_then(|raw| fresh_record(&raw, st)))
+}
+
+/// The ETag record stored as `raw` if its stamp matches `st`.
+pub fn fresh_record(raw: &[u8], st: &FileStat) -> Option<Stamped> {
+    let s = serde_json::from_slice::<Stamped>(raw).ok()?;
     let fresh = s.size == u64::try_from(st.st_size).unwrap_or(0) && s.mtime_ns == sys::mtime_ns(st);
-    Ok(fresh.then_some(s))
+    fresh.then_some(s)
 }
 
 /// Stores the ETag record, stamped with `st`.

@@ -264,3 +264,43 @@ fn listing_shows_symlinks_to_files_inside_and_hides_escapes_and_special_files() 
         "{err:?}"
     );
 }
+
+#[test]
+fn listing_by_name_and_by_open_file_agree() {
+    let (dir, v) = view();
+    let b = bucket(&v, "agree");
+    put(&v, &b, "a", b"one");
+    put(&v, &b, "d/b", b"two");
+    put(&v, &b, "d/c/", b"");
+    std::fs::write(
+        dir.path().join("agree/by-mount"),
+        b"written behind the view",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("a", dir.path().join("agree/link")).unwrap();
+    let q = ListQuery {
+        max: 1000,
+        ..ListQuery::default()
+    };
+    let by_name = v.list(&b, &q).unwrap().entries;
+    assert_eq!(by_name.len(), 5, "{by_name:?}");
+    let etag_of = |entries: &[ListEntry], key: &str| match entries.iter().find(|e| e.key() == key) {
+        Some(ListEntry::Object { etag, .. }) => etag.clone(),
+        other => panic!("{key}: {other:?}"),
+    };
+    assert_eq!(
+        etag_of(&by_name, "a"),
+        hex::encode(<md5::Md5 as md5::Digest>::digest(b"one"))
+    );
+    // The file written behind the view's back has no stored ETag: a stand-in.
+    assert_ne!(
+        etag_of(&by_name, "by-mount"),
+        hex::encode(<md5::Md5 as md5::Digest>::digest(
+            b"written behind the view"
+        ))
+    );
+    // The same page through the fallback (open each file), as on kernels before 6.13.
+    sys::disable_getxattrat();
+    let by_open = v.list(&b, &q).unwrap().entries;
+    assert_eq!(by_name, by_open);
+}

@@ -32,6 +32,8 @@ pub struct FileHandle {
     /// Opened plain `O_RDWR` (no append or sync flags), so the kernel may use this very
     /// descriptor as the inode's passthrough backing file for every opener.
     shareable: bool,
+    /// Opened `O_SYNC` or `O_DSYNC`: every write waits for the disk.
+    sync: bool,
 }
 
 impl FileHandle {
@@ -46,12 +48,18 @@ impl FileHandle {
         self.shareable
     }
 
+    /// True if writes through this handle wait for the disk (`O_SYNC`, `O_DSYNC`).
+    pub fn writes_synchronously(&self) -> bool {
+        self.sync
+    }
+
     fn new(ino: Ino, file: File, flags: i32) -> FileHandle {
         let shareable = backing_flags(flags) & !libc::O_NOATIME == libc::O_RDWR;
         FileHandle {
             ino,
             file,
             shareable,
+            sync: flags & (libc::O_SYNC | libc::O_DSYNC) != 0,
         }
     }
 }
@@ -99,6 +107,24 @@ fn backing_flags(flags: i32) -> i32 {
     flags & keep
 }
 
+/// The set-ID bits an unprivileged write to a file of `mode` removes: set-user-ID always,
+/// set-group-ID when the group may execute (without it the bit means mandatory locking).
+fn setid_bits_to_drop(mode: u32) -> u32 {
+    if mode & libc::S_IFMT != libc::S_IFREG {
+        return 0;
+    }
+    let mut kill = mode & libc::S_ISUID;
+    if mode & libc::S_ISGID != 0 && mode & libc::S_IXGRP != 0 {
+        kill |= libc::S_ISGID;
+    }
+    kill
+}
+
+/// True if open(2) `flags` may change the file's content.
+pub fn opens_for_change(flags: i32) -> bool {
+    writable(flags) || flags & libc::O_TRUNC != 0
+}
+
 fn writable(flags: i32) -> bool {
     matches!(flags & libc::O_ACCMODE, libc::O_WRONLY | libc::O_RDWR)
 }
@@ -124,7 +150,7 @@ impl Tree {
         };
         let file = File::from(file);
         // The caller's flags, not the upgraded ones, say whether the content may change.
-        if writable(flags) || flags & libc::O_TRUNC != 0 {
+        if opens_for_change(flags) {
             xattr::forget_etag(file.as_fd());
             self.publish_inode(ino);
         }
@@ -229,6 +255,24 @@ impl Tree {
     /// Called on every `close` of a descriptor: data is written through, nothing to do.
     pub fn flush(&self, fh: u64) -> Result<()> {
         self.files.get(fh).map(drop)
+    }
+
+    /// Clears the set-user-ID bit of the regular file `ino`, and its set-group-ID bit
+    /// when group execution is allowed, as the kernel does when an unprivileged process
+    /// writes or truncates a file. The mount asks the kernel to leave this to the daemon
+    /// (`FUSE_HANDLE_KILLPRIV_V2`), and the daemon's own writes, made with its
+    /// privileges, would keep the bits.
+    /// Returns true if it changed the mode.
+    pub fn drop_setid(&self, ino: Ino) -> Result<bool> {
+        let fd = self.inodes.fd(ino)?;
+        let st = sys::stat_fd(fd.as_fd())?;
+        let kill = setid_bits_to_drop(st.st_mode);
+        if kill == 0 {
+            return Ok(false);
+        }
+        sys::chmod_fd(fd.as_fd(), st.st_mode & 0o7777 & !kill)?;
+        self.publish_inode(ino);
+        Ok(true)
     }
 
     /// Closes the handle `fh` (the last reference from the kernel).
