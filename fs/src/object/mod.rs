@@ -111,7 +111,8 @@ pub struct PutParams {
 /// A new content being written into a hidden temp file.
 pub struct Staged {
     file: File,
-    name: String,
+    /// The temp file's name in the internal area; `None` for an unnamed (`O_TMPFILE`) one.
+    name: Option<String>,
     md5: Md5,
     size: u64,
     tmp: Arc<OwnedFd>,
@@ -119,6 +120,33 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// Gives the content the name `dir/name` in one atomic step; with `noreplace` it fails
+    /// with `Exists` when the name is taken, else it replaces what is there.
+    ///
+    /// An unnamed temp file is linked straight into place: no cross-directory rename, so
+    /// concurrent PUTs do not queue on the filesystem's rename lock or on the internal
+    /// area's directory lock. Only when the name is taken and may be replaced does it get
+    /// a private name first, to be renamed over the old one.
+    fn link_into(&mut self, dir: BorrowedFd<'_>, name: &str, noreplace: bool) -> Result<()> {
+        match &self.name {
+            Some(tmp) => sys::rename(self.tmp.as_fd(), tmp, dir, name, noreplace)?,
+            None => match sys::link_fd(self.file.as_fd(), dir, name) {
+                Ok(()) => {}
+                Err(Error::Exists) if !noreplace => {
+                    let tmp = temp_name();
+                    sys::link_fd(self.file.as_fd(), self.tmp.as_fd(), &tmp)?;
+                    if let Err(e) = sys::rename(self.tmp.as_fd(), &tmp, dir, name, false) {
+                        let _ = sys::unlink(self.tmp.as_fd(), &tmp, false);
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            },
+        }
+        self.done = true;
+        Ok(())
+    }
+
     /// Appends bytes to the content.
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         std::io::Write::write_all(&mut self.file, data)?;
@@ -173,11 +201,16 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if !self.done {
+        if let (false, Some(name)) = (self.done, &self.name) {
             // Best effort: a leftover temp file is also removed at the next start.
-            let _ = sys::unlink(self.tmp.as_fd(), &self.name, false);
+            let _ = sys::unlink(self.tmp.as_fd(), name, false);
         }
     }
+}
+
+/// A fresh name for a temp file in the internal area.
+fn temp_name() -> String {
+    format!("put-{}", hex::encode(rand::random::<[u8; 12]>()))
 }
 
 /// The object view over one root.
@@ -382,12 +415,18 @@ impl ObjectView {
 
     /// Starts a new content in a hidden temp file; nothing is visible until `commit`.
     pub fn stage(&self) -> Result<Staged> {
-        let name = format!("put-{}", hex::encode(rand::random::<[u8; 12]>()));
-        let fd = sys::open_child(
-            self.tmp.as_fd(),
-            &name,
-            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL,
-        )?;
+        let (fd, name) = match sys::open_tmpfile(self.tmp.as_fd()) {
+            Some(fd) => (fd?, None),
+            None => {
+                let name = temp_name();
+                let fd = sys::open_child(
+                    self.tmp.as_fd(),
+                    &name,
+                    OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL,
+                )?;
+                (fd, Some(name))
+            }
+        };
         // The temp file is created 0600 inside the private area; once published it is an
         // ordinary file, readable by everyone as a file created under umask 022 would be.
         sys::chmod(fd.as_fd(), OBJECT_MODE)?;
@@ -445,13 +484,7 @@ impl ObjectView {
         let bfd = self.bucket(bucket)?;
         let parent = self.make_parents(bfd, key, owner)?;
         self.check_target(parent.as_fd(), key, &params)?;
-        match sys::rename(
-            self.tmp.as_fd(),
-            &staged.name,
-            parent.as_fd(),
-            key.name(),
-            params.if_none_match,
-        ) {
+        match staged.link_into(parent.as_fd(), key.name(), params.if_none_match) {
             Ok(()) => {}
             Err(Error::Exists) => return Err(ObjectError::PreconditionFailed.into()),
             Err(Error::IsADirectory | Error::NotEmpty) => {
@@ -459,7 +492,6 @@ impl ObjectView {
             }
             Err(e) => return Err(e),
         }
-        staged.done = true;
         self.sync_dir(parent.as_fd())?;
         self.publish(parent.as_fd(), key.name())?;
         Ok(Written {

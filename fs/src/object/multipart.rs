@@ -147,14 +147,7 @@ impl ObjectView {
         if self.opts.sync {
             sys::sync(fd)?;
         }
-        sys::rename(
-            self.tmp.as_fd(),
-            &staged.name,
-            dir.as_fd(),
-            &part_name(number),
-            false,
-        )?;
-        staged.done = true;
+        staged.link_into(dir.as_fd(), &part_name(number), false)?;
         Ok(PartInfo {
             number,
             etag: stamp.etag,

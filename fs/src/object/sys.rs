@@ -246,6 +246,47 @@ pub fn rename(
     )?)
 }
 
+/// Set once the filesystem refused `O_TMPFILE`.
+static NO_TMPFILE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A new unnamed regular file in `dir` (`O_TMPFILE`, read-write): it has no name until
+/// `link_fd` gives it one, and vanishes if the process dies first. `None` when the
+/// filesystem does not support `O_TMPFILE` (asked once).
+pub fn open_tmpfile(dir: BorrowedFd<'_>) -> Option<Result<OwnedFd>> {
+    if NO_TMPFILE.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    match openat(
+        Some(dir.as_raw_fd()),
+        ".",
+        OFlag::O_TMPFILE | OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    ) {
+        // SAFETY: `openat` returned a fresh descriptor that nothing else owns.
+        Ok(fd) => Some(Ok(unsafe { OwnedFd::from_raw_fd(fd) })),
+        Err(
+            nix::errno::Errno::EOPNOTSUPP | nix::errno::Errno::EISDIR | nix::errno::Errno::EINVAL,
+        ) => {
+            NO_TMPFILE.store(true, std::sync::atomic::Ordering::Relaxed);
+            None
+        }
+        Err(e) => Some(Err(e.into())),
+    }
+}
+
+/// Gives the file open as `fd` the name `dir/name` (`linkat` through `/proc/self/fd`,
+/// which needs no capability); `Exists` if the name is taken.
+pub fn link_fd(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
+    let from = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    Ok(nix::unistd::linkat(
+        None,
+        from.as_str(),
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+    )?)
+}
+
 /// `fchmod`.
 pub fn chmod(fd: BorrowedFd<'_>, mode: u32) -> Result<()> {
     Ok(nix::sys::stat::fchmod(

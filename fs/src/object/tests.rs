@@ -304,3 +304,61 @@ fn listing_by_name_and_by_open_file_agree() {
     let by_open = v.list(&b, &q).unwrap().entries;
     assert_eq!(by_name, by_open);
 }
+
+#[test]
+fn publishing_creates_replaces_or_refuses_and_leaves_no_temp_name() {
+    let (d, v) = view();
+    let b = bucket(&v, "pub");
+    let tmp_entries = || {
+        std::fs::read_dir(d.path().join(".wekad/tmp"))
+            .unwrap()
+            .count()
+    };
+    let commit = |key: &str, data: &[u8], if_none_match: bool| {
+        let mut s = v.stage().unwrap();
+        s.write(data).unwrap();
+        let params = PutParams {
+            if_none_match,
+            ..PutParams::default()
+        };
+        v.commit(&b, &ObjectKey::parse(key).unwrap(), s, params, ME)
+    };
+    commit("a/new", b"first", false).unwrap();
+    assert_eq!(std::fs::read(d.path().join("pub/a/new")).unwrap(), b"first");
+    // Replacing a key: new inode, new bytes, nothing left in the internal area.
+    let before = std::os::unix::fs::MetadataExt::ino(
+        &std::fs::metadata(d.path().join("pub/a/new")).unwrap(),
+    );
+    commit("a/new", b"second", false).unwrap();
+    let after = std::os::unix::fs::MetadataExt::ino(
+        &std::fs::metadata(d.path().join("pub/a/new")).unwrap(),
+    );
+    assert_ne!(before, after);
+    assert_eq!(
+        std::fs::read(d.path().join("pub/a/new")).unwrap(),
+        b"second"
+    );
+    assert_eq!(tmp_entries(), 0);
+    // If-None-Match: * refuses an existing key and keeps its bytes.
+    assert!(matches!(
+        commit("a/new", b"third", true),
+        Err(Error::Object(ObjectError::PreconditionFailed))
+    ));
+    assert_eq!(
+        std::fs::read(d.path().join("pub/a/new")).unwrap(),
+        b"second"
+    );
+    commit("a/other", b"made", true).unwrap();
+    // A directory in the way is a conflict, and the directory is untouched.
+    let err = commit("a", b"x", false).unwrap_err();
+    assert!(err.to_string().contains("a directory exists"), "{err}");
+    assert!(d.path().join("pub/a").is_dir());
+    assert_eq!(tmp_entries(), 0);
+    // Published objects are plain 0644 files.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(d.path().join("pub/a/other"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o644);
+}
