@@ -276,3 +276,98 @@ async fn a_symlink_leaving_the_bucket_is_not_followed() {
         b"inside"
     );
 }
+
+/// The mount caches "no such name" (for 30 s): every name S3 creates, implicit parent
+/// directories and buckets included, must replace that cached answer before S3 replies.
+#[tokio::test]
+async fn names_looked_up_before_s3_creates_them_appear_at_once() {
+    let d = Daemon::start();
+    let s3 = d.admin_s3();
+    let m = |p: &str| d.mount().join(p);
+    let absent = |p: &str| {
+        // Twice: the second answer may come from the kernel's negative cache.
+        for _ in 0..2 {
+            let err = std::fs::metadata(m(p)).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{p}");
+        }
+    };
+    absent("neg");
+    s3.create_bucket().bucket("neg").send().await.unwrap();
+    assert!(m("neg").is_dir());
+    for p in [
+        "neg/a",
+        "neg/a/b",
+        "neg/a/b/put.txt",
+        "neg/copy.txt",
+        "neg/mpu.bin",
+    ] {
+        absent(p);
+    }
+    s3.put_object()
+        .bucket("neg")
+        .key("a/b/put.txt")
+        .body(ByteStream::from_static(b"put"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(m("neg/a/b/put.txt")).unwrap(), b"put");
+    s3.copy_object()
+        .bucket("neg")
+        .key("copy.txt")
+        .copy_source("neg/a/b/put.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(m("neg/copy.txt")).unwrap(), b"put");
+    let up = s3
+        .create_multipart_upload()
+        .bucket("neg")
+        .key("mpu.bin")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part = s3
+        .upload_part()
+        .bucket("neg")
+        .key("mpu.bin")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"one part"))
+        .send()
+        .await
+        .unwrap();
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    s3.complete_multipart_upload()
+        .bucket("neg")
+        .key("mpu.bin")
+        .upload_id(id)
+        .multipart_upload(parts)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(m("neg/mpu.bin")).unwrap(), b"one part");
+    // Deleted over S3 (implicit parents go with it), then made again.
+    s3.delete_object()
+        .bucket("neg")
+        .key("a/b/put.txt")
+        .send()
+        .await
+        .unwrap();
+    absent("neg/a");
+    s3.put_object()
+        .bucket("neg")
+        .key("a/b/put.txt")
+        .body(ByteStream::from_static(b"again"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(m("neg/a/b/put.txt")).unwrap(), b"again");
+}
