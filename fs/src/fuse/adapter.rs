@@ -344,10 +344,10 @@ impl Filesystem for Adapter {
         }
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = ino))]
     fn setattr(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         ino: u64,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -373,7 +373,7 @@ impl Filesystem for Adapter {
             mtime: time_set(mtime),
         };
         // An unprivileged truncate clears the set-ID bits (see FUSE_HANDLE_KILLPRIV_V2).
-        let drop_setid = size.is_some() && _req.uid() != 0;
+        let drop_setid = size.is_some() && req.uid() != 0;
         let run = move || {
             let result = ctx.tree.setattr(Ino(ino), fh, &set).and_then(|attr| {
                 if drop_setid && ctx.tree.drop_setid(Ino(ino))? {
