@@ -14,7 +14,7 @@ use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -697,6 +697,43 @@ fn the_kernel_forgets_inodes_and_the_table_shrinks() {
     }
     assert_eq!(m.tree.known_inodes(), 0);
     assert_eq!(fs::read(m.path("f7")).unwrap(), b"x");
+}
+
+#[test]
+fn without_passthrough_a_reader_sees_what_a_write_only_handle_wrote() {
+    // Write-only handles bypass the mount's page cache (FOPEN_DIRECT_IO); a reader holding
+    // cached pages of the file must still see the new bytes on its next read.
+    let m = Mnt::with(MountOptions {
+        passthrough: false,
+        threads: 2,
+        ..MountOptions::default()
+    });
+    let p = m.path("shared");
+    fs::write(&p, vec![b'a'; 3 * 4096]).unwrap();
+    let reader = fs::File::open(&p).unwrap();
+    let mut buf = vec![0u8; 3 * 4096];
+    reader.read_exact_at(&mut buf, 0).unwrap();
+    assert!(buf.iter().all(|&b| b == b'a'));
+    let writer = fs::OpenOptions::new().write(true).open(&p).unwrap();
+    writer.write_all_at(&vec![b'b'; 4096], 4096).unwrap();
+    writer.write_all_at(b"tail", 3 * 4096).unwrap();
+    reader.read_exact_at(&mut buf, 0).unwrap();
+    assert!(buf[..4096].iter().all(|&b| b == b'a'));
+    assert!(
+        buf[4096..8192].iter().all(|&b| b == b'b'),
+        "the overwritten page"
+    );
+    assert!(buf[8192..].iter().all(|&b| b == b'a'));
+    let mut tail = [0u8; 4];
+    reader.read_exact_at(&mut tail, 3 * 4096).unwrap();
+    assert_eq!(&tail, b"tail", "the file grew");
+    drop(writer);
+    // The bytes reached the backing file, and a new open through the mount agrees.
+    assert_eq!(
+        fs::read(m.backing("shared")).unwrap(),
+        fs::read(&p).unwrap()
+    );
+    assert_eq!(fs::metadata(&p).unwrap().len(), 3 * 4096 + 4);
 }
 
 #[test]

@@ -521,7 +521,7 @@ impl Filesystem for Adapter {
                 Ok(fh) if passthrough => open_passthrough(&ctx, &backing, ino, fh, reply),
                 Ok(fh) => {
                     ctx.stats.file_opened(None);
-                    reply.opened(fh, consts::FOPEN_KEEP_CACHE);
+                    reply.opened(fh, plain_open_flags(flags));
                 }
                 Err(e) => ctx.fail(reply, e),
             }
@@ -822,7 +822,7 @@ impl Filesystem for Adapter {
             match created {
                 Ok((attr, fh)) => {
                     ctx.stats.file_opened(None);
-                    reply.created(&TTL, &file_attr(&attr), 0, fh, consts::FOPEN_KEEP_CACHE);
+                    reply.created(&TTL, &file_attr(&attr), 0, fh, plain_open_flags(flags));
                 }
                 Err(e) => ctx.fail(reply, e),
             }
@@ -935,6 +935,21 @@ fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, repl
             ctx.stats.file_opened(Some(false));
             reply.opened(fh, consts::FOPEN_KEEP_CACHE);
         }
+    }
+}
+
+/// How the kernel should treat a file opened through the daemon (no passthrough) with
+/// open(2) `flags`: keep its cached pages across opens; and for a write-only handle, send
+/// its writes straight from the caller's buffer (`FOPEN_DIRECT_IO`) instead of copying
+/// them into the mount's page cache first. Those pages would be dropped anyway once the
+/// new mtime is seen (`FUSE_AUTO_INVAL_DATA`), a write-only handle cannot be mapped, and
+/// readers of the file stay coherent: the write invalidates the inode's attributes, so
+/// their next read refreshes them and drops the stale pages.
+fn plain_open_flags(flags: i32) -> u32 {
+    if flags & libc::O_ACCMODE == libc::O_WRONLY {
+        consts::FOPEN_KEEP_CACHE | consts::FOPEN_DIRECT_IO
+    } else {
+        consts::FOPEN_KEEP_CACHE
     }
 }
 
