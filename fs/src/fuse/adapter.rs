@@ -504,8 +504,7 @@ impl Filesystem for Adapter {
         // An unprivileged open that may change the content clears the set-ID bits at once
         // (see FUSE_HANDLE_KILLPRIV_V2): passthrough writes never reach the daemon.
         let drop_setid = req.uid() != 0 && opens_for_change(flags);
-        let run = move || {
-            let opened = ctx.tree.open(Ino(ino), flags, passthrough);
+        let finish = move |opened: crate::Result<u64>| {
             let opened = match (opened, drop_setid) {
                 (Ok(fh), true) => match ctx.tree.drop_setid(Ino(ino)) {
                     Ok(_) => Ok(fh),
@@ -526,9 +525,32 @@ impl Filesystem for Adapter {
                 Err(e) => ctx.fail(reply, e),
             }
         };
-        // Not on the session thread: an open can wait indefinitely inside the backing
-        // filesystem (a lease held on the file, truncating a large file).
-        self.pool.spawn(run);
+        // An open can wait inside the backing filesystem: for a lease held on the file to
+        // be given up, or to truncate a large file. So it is tried here on the session
+        // thread without waiting, and handed to a worker, which may wait, only when it
+        // would have to (truncating opens go to a worker at once).
+        // With passthrough, a handle that cannot serve as the inode's backing file makes
+        // the daemon open another descriptor, which may wait: that case goes to a worker
+        // too, unless the inode already has its backing file.
+        let tree = self.tree.clone();
+        if flags & libc::O_TRUNC == 0 {
+            match tree.open_without_waiting(Ino(ino), flags, passthrough) {
+                Ok(Some(fh))
+                    if !passthrough
+                        || tree.file(fh).is_ok_and(|h| h.shareable_as_backing())
+                        || lock(&self.backing).by_ino.contains_key(&ino) =>
+                {
+                    return finish(Ok(fh));
+                }
+                Ok(Some(fh)) => {
+                    let _ = tree.release(fh);
+                }
+                Ok(None) => {}
+                Err(e) => return finish(Err(e)),
+            }
+        }
+        self.pool
+            .spawn(move || finish(tree.open(Ino(ino), flags, passthrough)));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]

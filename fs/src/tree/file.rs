@@ -135,19 +135,51 @@ impl Tree {
     /// allows it, so the handle can serve as the inode's passthrough backing file (the
     /// kernel still enforces the caller's access mode on its own file).
     pub fn open(&self, ino: Ino, flags: i32, shareable: bool) -> Result<u64> {
+        self.open_with(ino, flags, shareable, 0)
+    }
+
+    /// `open` that never waits inside the backing filesystem: `Ok(None)` when the open
+    /// would have to (a lease held on the file must be broken first), so the caller can
+    /// retry with `open` where waiting is harmless. A read-only open of a leased file gets
+    /// a plain read-only handle rather than a shareable read-write one, so it does not
+    /// break the lease.
+    pub fn open_without_waiting(
+        &self,
+        ino: Ino,
+        flags: i32,
+        shareable: bool,
+    ) -> Result<Option<u64>> {
+        match self.open_with(ino, flags, shareable, libc::O_NONBLOCK) {
+            Ok(fh) => Ok(Some(fh)),
+            Err(e) if e.errno() == libc::EWOULDBLOCK => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `open` with `extra` flags for the backing open itself (`O_NONBLOCK`, taken off
+    /// again once open).
+    fn open_with(&self, ino: Ino, flags: i32, shareable: bool, extra: i32) -> Result<u64> {
         let fd = self.inodes.fd(ino)?;
         let upgrade = shareable
             && backing_flags(flags) & !(libc::O_ACCMODE | libc::O_TRUNC | libc::O_NOATIME) == 0;
         let opened = if upgrade {
             let rdwr = (backing_flags(flags) & !libc::O_ACCMODE) | libc::O_RDWR;
-            sys::reopen(fd.as_fd(), rdwr).map(|f| (f, rdwr))
+            sys::reopen(fd.as_fd(), rdwr | extra).map(|f| (f, rdwr))
         } else {
             Err(std::io::Error::from_raw_os_error(libc::EPERM))
         };
         let (file, opened_with) = match opened {
             Ok(ok) => ok,
-            Err(_) => (sys::reopen(fd.as_fd(), backing_flags(flags))?, flags),
+            Err(_) => (
+                sys::reopen(fd.as_fd(), backing_flags(flags) | extra)?,
+                flags,
+            ),
         };
+        if extra & libc::O_NONBLOCK != 0 {
+            // Regular files ignore it for reads and writes, but the handle (and the
+            // passthrough backing file) should carry exactly the caller's flags.
+            sys::clear_nonblock(file.as_fd())?;
+        }
         let file = File::from(file);
         // The caller's flags, not the upgraded ones, say whether the content may change.
         if opens_for_change(flags) {
