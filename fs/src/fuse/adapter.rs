@@ -6,11 +6,12 @@
 //! xattrs, access, statfs, release, readdir continuations) and buffered writes are
 //! answered on the session thread: handing them to a worker costs a thread wake-up per
 //! request, which dominated metadata latency, and a write would need a copy of its data.
-//! Everything that may wait inside the backing filesystem (open and create, which wait
-//! for a lease held on the file; truncation; read, which may go to the disk; writes
-//! through an `O_SYNC` handle; opendir, the first readdir, fsync, fsyncdir, fallocate,
-//! lseek, copy_file_range) runs on the worker pool, so one slow request does not stall
-//! the mount.
+//! Everything that may wait inside the backing filesystem (create and truncating opens,
+//! which may wait for a lease held on the file or free a large file's blocks; read,
+//! which may go to the disk; writes through an `O_SYNC` handle; opendir, the first
+//! readdir, fsync, fsyncdir, fallocate, lseek, copy_file_range) runs on the worker pool,
+//! so one slow request does not stall the mount. Other opens are tried on the session
+//! thread with `O_NONBLOCK` and go to the pool only when they would wait.
 //! `reply_error` is the one place that logs and counts an error.
 //!
 //! Kernel passthrough: when the kernel accepted `FUSE_PASSTHROUGH`, `open` registers the
