@@ -412,17 +412,25 @@ fn object_entry(
     if sys::Kind::of_mode(st.st_mode) != sys::Kind::File {
         return Ok(None);
     }
-    let etag = match meta::fresh_stamp(fd.as_fd(), &st).ok().flatten() {
-        Some(s) => s.etag,
-        None => stamp_etag(&st),
-    };
-    Ok(Some(ListEntry::Object {
+    let stored = meta::fresh_stamp(fd.as_fd(), &st).ok().flatten();
+    Ok(Some(listed(dir_key, name, &st, stored)))
+}
+
+/// The listed object `dir_key` + `name` with attributes `st`: its stored ETag if fresh,
+/// else a stand-in derived from the stamp.
+fn listed(
+    dir_key: &str,
+    name: &str,
+    st: &nix::sys::stat::FileStat,
+    stored: Option<meta::Stamped>,
+) -> ListEntry {
+    ListEntry::Object {
         key: format!("{dir_key}{name}"),
         size: u64::try_from(st.st_size).unwrap_or(0),
-        modified: sys::mtime(&st),
-        etag,
+        modified: sys::mtime(st),
+        etag: stored.map_or_else(|| stamp_etag(st), |s| s.etag),
         uid: st.st_uid,
-    }))
+    }
 }
 
 /// `object_entry` for a plain file with two syscalls (`fstatat` and `getxattrat`) instead
@@ -448,17 +456,8 @@ fn object_entry_by_name(
         Err(Error::NotFound) => return Some(Ok(None)),
         Err(e) => return Some(Err(e)),
     };
-    let etag = match stored.and_then(|raw| meta::fresh_record(&raw, &st)) {
-        Some(s) => s.etag,
-        None => stamp_etag(&st),
-    };
-    Some(Ok(Some(ListEntry::Object {
-        key: format!("{dir_key}{name}"),
-        size: u64::try_from(st.st_size).unwrap_or(0),
-        modified: sys::mtime(&st),
-        etag,
-        uid: st.st_uid,
-    })))
+    let fresh = stored.and_then(|raw| meta::fresh_record(&raw, &st));
+    Some(Ok(Some(listed(dir_key, name, &st, fresh))))
 }
 
 /// Opens the regular file a symlink leads to (beneath `dir`) for reading its xattrs.
@@ -468,11 +467,7 @@ fn open_link_target(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
     if sys::Kind::of_mode(st.st_mode) != sys::Kind::File {
         return Err(Error::NotFound);
     }
-    let proc = format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&path_fd)
-    );
-    Ok(OwnedFd::from(std::fs::File::open(proc)?))
+    Ok(crate::tree::sys::reopen(path_fd.as_fd(), libc::O_RDONLY)?)
 }
 
 /// A stand-in ETag for content changed outside the object view and not hashed yet:

@@ -390,11 +390,7 @@ impl ObjectView {
     fn open_file(&self, path_fd: OwnedFd, st: &FileStat) -> Result<OpenObject> {
         // Reopen the O_PATH descriptor for reading: the inode is the one we checked is a
         // regular file, so no fifo or device is ever opened.
-        let proc = format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(&path_fd)
-        );
-        let file = File::open(proc)?;
+        let file = File::from(crate::tree::sys::reopen(path_fd.as_fd(), libc::O_RDONLY)?);
         let st2 = sys::stat(file.as_fd())?;
         if st2.st_ino != st.st_ino || st2.st_dev != st.st_dev {
             return Err(ObjectError::NoSuchKey.into());

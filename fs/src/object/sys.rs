@@ -66,17 +66,29 @@ pub fn stat_child(dir: BorrowedFd<'_>, name: &str) -> Result<FileStat> {
 /// Reads an xattr; `Ok(None)` when absent.
 pub fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> Result<Option<Vec<u8>>> {
     let cname = cstring(name)?;
-    let mut buf = vec![0u8; 4096];
-    loop {
+    Ok(read_xattr(4096, |buf| {
         // SAFETY: `cname` is NUL-terminated and `buf` is valid for `buf.len()` bytes.
-        let n = unsafe {
+        unsafe {
             libc::fgetxattr(
                 fd.as_raw_fd(),
                 cname.as_ptr(),
                 buf.as_mut_ptr().cast(),
                 buf.len(),
             )
-        };
+        }
+    })?)
+}
+
+/// Reads an xattr value with `call` (a `*getxattr` call into the buffer it is given,
+/// returning the length or -1), starting with a buffer of `first` bytes and growing it to
+/// the 64 KiB maximum on `ERANGE`; `Ok(None)` when the attribute is absent.
+fn read_xattr(
+    first: usize,
+    mut call: impl FnMut(&mut [u8]) -> isize,
+) -> std::result::Result<Option<Vec<u8>>, nix::errno::Errno> {
+    let mut buf = vec![0u8; first];
+    loop {
+        let n = call(&mut buf);
         if n >= 0 {
             buf.truncate(n.unsigned_abs());
             return Ok(Some(buf));
@@ -84,7 +96,7 @@ pub fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> Result<Option<Vec<u8>>> {
         match nix::errno::Errno::last() {
             nix::errno::Errno::ENODATA => return Ok(None),
             nix::errno::Errno::ERANGE if buf.len() < 1 << 16 => buf.resize(1 << 16, 0),
-            e => return Err(e.into()),
+            e => return Err(e),
         }
     }
 }
@@ -128,8 +140,7 @@ pub fn get_xattr_at(
             (Ok(c), Ok(n)) => (c, n),
             (Err(e), _) | (_, Err(e)) => return Some(Err(e)),
         };
-        let mut buf = vec![0u8; 512];
-        loop {
+        let read = read_xattr(512, |buf| {
             let mut args = XattrArgs {
                 value: buf.as_mut_ptr() as u64,
                 size: u32::try_from(buf.len()).unwrap_or(u32::MAX),
@@ -148,19 +159,14 @@ pub fn get_xattr_at(
                     std::mem::size_of::<XattrArgs>(),
                 )
             };
-            if n >= 0 {
-                buf.truncate(usize::try_from(n).unwrap_or(0));
-                return Some(Ok(Some(buf)));
+            isize::try_from(n).unwrap_or(-1)
+        });
+        match read {
+            Err(nix::errno::Errno::ENOSYS) => {
+                NO_GETXATTRAT.store(true, std::sync::atomic::Ordering::Relaxed);
+                None
             }
-            match nix::errno::Errno::last() {
-                nix::errno::Errno::ENODATA => return Some(Ok(None)),
-                nix::errno::Errno::ERANGE if buf.len() < 1 << 16 => buf.resize(1 << 16, 0),
-                nix::errno::Errno::ENOSYS => {
-                    NO_GETXATTRAT.store(true, std::sync::atomic::Ordering::Relaxed);
-                    return None;
-                }
-                e => return Some(Err(e.into())),
-            }
+            read => Some(read.map_err(Error::from)),
         }
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -274,17 +280,15 @@ pub fn open_tmpfile(dir: BorrowedFd<'_>) -> Option<Result<OwnedFd>> {
     }
 }
 
-/// Gives the file open as `fd` the name `dir/name` (`linkat` through `/proc/self/fd`,
-/// which needs no capability); `Exists` if the name is taken.
+/// Gives the file open as `fd` the name `dir/name` (the engine's `link_fd`); `Exists` if
+/// the name is taken.
 pub fn link_fd(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
-    let from = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    Ok(nix::unistd::linkat(
-        None,
-        from.as_str(),
-        Some(dir.as_raw_fd()),
-        name,
-        nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
-    )?)
+    crate::tree::sys::link_fd(fd, dir, std::ffi::OsStr::new(name)).map_err(|e| {
+        match e.raw_os_error() {
+            Some(errno) => Error::from_errno(errno),
+            None => Error::Io(e),
+        }
+    })
 }
 
 /// `fchmod`.

@@ -20,7 +20,7 @@ mod dir;
 mod file;
 mod inodes;
 mod name;
-mod sys;
+pub(crate) mod sys;
 mod xattr;
 
 use std::ffi::{OsStr, OsString};
