@@ -9,7 +9,7 @@ mod sts_common;
 use std::process::Command;
 
 use aws_sdk_s3::primitives::ByteStream;
-use sts_common::{ok, python_ok};
+use sts_common::{isolate_aws_client, ok, python_ok};
 use weka_e2e::Daemon;
 
 #[test]
@@ -59,19 +59,9 @@ except urllib.error.HTTPError as e:
 
 fn aws(d: &Daemon, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new("aws");
-    cmd.args(args)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        // The AWS CLI caches assumed-role credentials under ~/.aws/cli/cache, keyed by the
-        // profile, not by the endpoint: keep each daemon's cache apart.
-        .env("HOME", d.root())
-        .env("AWS_CONFIG_FILE", d.root().join("aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            d.root().join("aws-credentials"),
-        )
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN");
+    isolate_aws_client(&mut cmd, d)
+        .args(args)
+        .env("AWS_DEFAULT_REGION", "us-east-1");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -103,6 +103,22 @@ pub fn parse_line_creds(text: &str) -> Creds {
     }
 }
 
+/// Gives an AWS client process (boto3, the AWS CLI) this daemon's own home, config and
+/// credentials files, no instance metadata, and none of the caller's profile or session:
+/// the AWS CLI caches assumed-role credentials under `~/.aws/cli/cache`, keyed by the
+/// profile, not by the endpoint, so each daemon's clients must be kept apart.
+pub fn isolate_aws_client<'c>(cmd: &'c mut Command, d: &Daemon) -> &'c mut Command {
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", d.root())
+        .env("AWS_CONFIG_FILE", d.root().join("aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            d.root().join("aws-credentials"),
+        )
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+}
+
 /// Runs a Python 3 snippet with `ENDPOINT`, `STATE`, `ADMIN_AK`, `ADMIN_SK` and `extra`
 /// in its environment; returns its output. The snippet prints what the test asserts.
 pub fn python(d: &Daemon, script: &str, extra: &[(&str, &str)]) -> Output {
@@ -114,18 +130,10 @@ pub fn python(d: &Daemon, script: &str, extra: &[(&str, &str)]) -> Output {
         .env("STATE", d.state())
         .env("ADMIN_AK", ak)
         .env("ADMIN_SK", sk)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("HOME", d.root())
-        .env("AWS_CONFIG_FILE", d.root().join("aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            d.root().join("aws-credentials"),
-        )
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
         .stdin(Stdio::null());
+    isolate_aws_client(&mut cmd, d);
     for (k, v) in extra {
         cmd.env(k, v);
     }
