@@ -48,7 +48,7 @@ use super::stats::{FuseStats, Op};
 use crate::error::Error;
 use crate::root::Ino;
 use crate::sync::{lock, Arc, Mutex};
-use crate::tree::{opens_for_change, Attr, Caller, FileKind, SetAttr, TimeSet, Tree};
+use crate::tree::{Attr, Caller, FileKind, SetAttr, TimeSet, Tree};
 use std::sync::Condvar;
 
 /// How long the kernel may cache entries (negative ones included) and attributes. The
@@ -502,29 +502,16 @@ impl Filesystem for Adapter {
         let ctx = self.ctx(Op::Open);
         let passthrough = self.shared.passthrough.load(Ordering::Relaxed);
         let backing = self.backing.clone();
-        // An unprivileged open that may change the content clears the set-ID bits at once
-        // (see FUSE_HANDLE_KILLPRIV_V2): passthrough writes never reach the daemon.
-        let drop_setid = req.uid() != 0 && opens_for_change(flags);
-        let finish = move |opened: crate::Result<u64>| {
-            let opened = match (opened, drop_setid) {
-                (Ok(fh), true) => match ctx.tree.drop_setid(Ino(ino)) {
-                    Ok(_) => Ok(fh),
-                    Err(e) => {
-                        // Not answered, so the kernel will never release it.
-                        let _ = ctx.tree.release(fh);
-                        Err(e)
-                    }
-                },
-                (opened, _) => opened,
-            };
-            match opened {
-                Ok(fh) if passthrough => open_passthrough(&ctx, &backing, ino, fh, reply),
-                Ok(fh) => {
-                    ctx.stats.file_opened(None);
-                    reply.opened(fh, plain_open_flags(flags));
-                }
-                Err(e) => ctx.fail(reply, e),
+        // The engine clears the set-ID bits when an unprivileged caller opens for change,
+        // at once (see FUSE_HANDLE_KILLPRIV_V2): passthrough writes never reach the daemon.
+        let who = caller(req);
+        let finish = move |opened: crate::Result<u64>| match opened {
+            Ok(fh) if passthrough => open_passthrough(&ctx, &backing, ino, fh, reply),
+            Ok(fh) => {
+                ctx.stats.file_opened(None);
+                reply.opened(fh, plain_open_flags(flags));
             }
+            Err(e) => ctx.fail(reply, e),
         };
         // An open can wait inside the backing filesystem: for a lease held on the file to
         // be given up, or to truncate a large file. So it is tried here on the session
@@ -535,7 +522,7 @@ impl Filesystem for Adapter {
         // too, unless the inode already has its backing file.
         let tree = self.tree.clone();
         if flags & libc::O_TRUNC == 0 {
-            match tree.open_without_waiting(Ino(ino), flags, passthrough) {
+            match tree.open_without_waiting(Ino(ino), flags, passthrough, who) {
                 Ok(Some(fh))
                     if !passthrough
                         || tree.file(fh).is_ok_and(|h| h.shareable_as_backing())
@@ -551,7 +538,7 @@ impl Filesystem for Adapter {
             }
         }
         self.pool
-            .spawn(move || finish(tree.open(Ino(ino), flags, passthrough)));
+            .spawn(move || finish(tree.open(Ino(ino), flags, passthrough, who)));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
@@ -821,28 +808,10 @@ impl Filesystem for Adapter {
             return;
         }
         let (who, name) = (caller(req), name.to_owned());
-        // The name may exist by now (made through S3): an unprivileged open of it for
-        // writing clears its set-ID bits, as in `open`.
-        let drop_setid = req.uid() != 0;
         let run = move || {
-            let created = ctx.tree.create(Ino(parent), &name, mode, flags, who);
-            let created = created.and_then(|(attr, fh)| {
-                let fresh = match drop_setid {
-                    true => ctx.tree.drop_setid(attr.ino),
-                    false => Ok(false),
-                };
-                match fresh {
-                    Ok(false) => Ok((attr, fh)),
-                    Ok(true) => ctx.tree.getattr(attr.ino).map(|attr| (attr, fh)),
-                    Err(e) => Err(e),
-                }
-                .inspect_err(|_| {
-                    // Not answered: the kernel will never release or forget these.
-                    let _ = ctx.tree.release(fh);
-                    ctx.tree.forget(attr.ino, 1);
-                })
-            });
-            match created {
+            // The name may exist by now (made through S3): the engine then opens it as
+            // `open` does, clearing its set-ID bits for an unprivileged caller.
+            match ctx.tree.create(Ino(parent), &name, mode, flags, who) {
                 Ok((attr, fh)) => {
                     ctx.stats.file_opened(None);
                     reply.created(&TTL, &file_attr(&attr), 0, fh, plain_open_flags(flags));

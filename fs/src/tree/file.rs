@@ -120,8 +120,19 @@ fn setid_bits_to_drop(mode: u32) -> u32 {
     kill
 }
 
+/// `Tree::drop_setid` on the inode behind `fd`; true if it changed the mode.
+fn drop_setid_of(fd: BorrowedFd<'_>) -> Result<bool> {
+    let st = sys::stat_fd(fd)?;
+    let kill = setid_bits_to_drop(st.st_mode);
+    if kill == 0 {
+        return Ok(false);
+    }
+    sys::chmod_fd(fd, st.st_mode & 0o7777 & !kill)?;
+    Ok(true)
+}
+
 /// True if open(2) `flags` may change the file's content.
-pub fn opens_for_change(flags: i32) -> bool {
+fn opens_for_change(flags: i32) -> bool {
     writable(flags) || flags & libc::O_TRUNC != 0
 }
 
@@ -134,8 +145,11 @@ impl Tree {
     /// a plain read-only or write-only open is made read-write when the backing file
     /// allows it, so the handle can serve as the inode's passthrough backing file (the
     /// kernel still enforces the caller's access mode on its own file).
-    pub fn open(&self, ino: Ino, flags: i32, shareable: bool) -> Result<u64> {
-        self.open_with(ino, flags, shareable, 0)
+    ///
+    /// A `caller` other than root that may change the content clears the file's set-ID
+    /// bits (see `drop_setid`).
+    pub fn open(&self, ino: Ino, flags: i32, shareable: bool, caller: Caller) -> Result<u64> {
+        self.open_with(ino, flags, shareable, caller, 0)
     }
 
     /// `open` that never waits inside the backing filesystem: `Ok(None)` when the open
@@ -148,8 +162,9 @@ impl Tree {
         ino: Ino,
         flags: i32,
         shareable: bool,
+        caller: Caller,
     ) -> Result<Option<u64>> {
-        match self.open_with(ino, flags, shareable, libc::O_NONBLOCK) {
+        match self.open_with(ino, flags, shareable, caller, libc::O_NONBLOCK) {
             Ok(fh) => Ok(Some(fh)),
             Err(e) if e.errno() == libc::EWOULDBLOCK => Ok(None),
             Err(e) => Err(e),
@@ -158,7 +173,14 @@ impl Tree {
 
     /// `open` with `extra` flags for the backing open itself (`O_NONBLOCK`, taken off
     /// again once open).
-    fn open_with(&self, ino: Ino, flags: i32, shareable: bool, extra: i32) -> Result<u64> {
+    fn open_with(
+        &self,
+        ino: Ino,
+        flags: i32,
+        shareable: bool,
+        caller: Caller,
+        extra: i32,
+    ) -> Result<u64> {
         let fd = self.inodes.fd(ino)?;
         let upgrade = shareable
             && backing_flags(flags) & !(libc::O_ACCMODE | libc::O_TRUNC | libc::O_NOATIME) == 0;
@@ -184,6 +206,9 @@ impl Tree {
         // The caller's flags, not the upgraded ones, say whether the content may change.
         if opens_for_change(flags) {
             xattr::forget_etag(file.as_fd());
+            if caller.uid != 0 {
+                drop_setid_of(file.as_fd())?;
+            }
             self.publish_inode(ino);
         }
         Ok(self.files.insert(FileHandle::new(ino, file, opened_with)))
@@ -223,8 +248,12 @@ impl Tree {
         };
         if created {
             self.give_to_caller(dir.as_fd(), file.as_fd(), perm, caller)?;
-        } else if writable(flags) || flags & libc::O_TRUNC != 0 {
+        } else if opens_for_change(flags) {
+            // The name existed (made through S3 meanwhile): opened as `open` would.
             xattr::forget_etag(file.as_fd());
+            if caller.uid != 0 {
+                drop_setid_of(file.as_fd())?;
+            }
         }
         let attr = self.remember(sys::reopen(file.as_fd(), libc::O_PATH)?)?;
         let fh = self
@@ -296,15 +325,11 @@ impl Tree {
     /// privileges, would keep the bits.
     /// Returns true if it changed the mode.
     pub fn drop_setid(&self, ino: Ino) -> Result<bool> {
-        let fd = self.inodes.fd(ino)?;
-        let st = sys::stat_fd(fd.as_fd())?;
-        let kill = setid_bits_to_drop(st.st_mode);
-        if kill == 0 {
-            return Ok(false);
+        let dropped = drop_setid_of(self.inodes.fd(ino)?.as_fd())?;
+        if dropped {
+            self.publish_inode(ino);
         }
-        sys::chmod_fd(fd.as_fd(), st.st_mode & 0o7777 & !kill)?;
-        self.publish_inode(ino);
-        Ok(true)
+        Ok(dropped)
     }
 
     /// Closes the handle `fh` (the last reference from the kernel).

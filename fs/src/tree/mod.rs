@@ -33,7 +33,7 @@ use nix::unistd::{symlinkat, unlinkat, UnlinkatFlags};
 
 pub use attr::{Attr, Caller, FileKind, SetAttr, StatFs, TimeSet};
 pub use dir::DirEntry;
-pub use file::{opens_for_change, FileHandle};
+pub use file::FileHandle;
 pub use name::{EntryName, NAME_MAX};
 
 use crate::error::{Error, NameError, Result};

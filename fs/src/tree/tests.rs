@@ -379,10 +379,10 @@ fn opening_for_write_removes_the_stored_etag() {
         )
     };
     let a = f.tree.lookup(Ino::ROOT, OsStr::new("a")).unwrap();
-    let fh = f.tree.open(a.ino, libc::O_RDONLY, true).unwrap();
+    let fh = f.tree.open(a.ino, libc::O_RDONLY, true, ME).unwrap();
     f.tree.release(fh).unwrap();
     assert_eq!(etag_len(&c), 1);
-    let fh = f.tree.open(a.ino, libc::O_WRONLY, false).unwrap();
+    let fh = f.tree.open(a.ino, libc::O_WRONLY, false, ME).unwrap();
     f.tree.release(fh).unwrap();
     assert_eq!(etag_len(&c), -1);
 }
@@ -495,8 +495,8 @@ fn truncate_fallocate_and_copy_into_a_file_remove_its_stored_etag() {
         )
         .unwrap();
     assert_eq!(etag_len(&c), -1, "truncate");
-    let rd = f.tree.open(src.ino, libc::O_RDONLY, false).unwrap();
-    let wr = f.tree.open(dst.ino, libc::O_RDWR, false).unwrap();
+    let rd = f.tree.open(src.ino, libc::O_RDONLY, false, ME).unwrap();
+    let wr = f.tree.open(dst.ino, libc::O_RDWR, false, ME).unwrap();
     set_etag(&c);
     f.tree.fallocate(wr, 0, 8192, 0).unwrap();
     assert_eq!(etag_len(&c), -1, "fallocate");
