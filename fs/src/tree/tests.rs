@@ -307,17 +307,7 @@ fn private_xattrs_are_hidden_and_refused() {
     f.tree.release(fh).unwrap();
     let path = f.dir.path().join("a");
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: valid C strings and buffer.
-    let rc = unsafe {
-        libc::setxattr(
-            c.as_ptr(),
-            c"user.wekad.etag".as_ptr(),
-            b"e".as_ptr().cast(),
-            1,
-            0,
-        )
-    };
-    assert_eq!(rc, 0);
+    set_etag(&c);
     f.tree
         .setxattr(a.ino, OsStr::new("user.mine"), b"v", 0)
         .unwrap();
