@@ -8,6 +8,11 @@
 //! --access-key AK --secret-key SK [--big-mib 1024] [--list-objects 10000] [--populate DATA_DIR]`.
 //! With `--populate DIR` (the server's backing directory on this machine) the listing
 //! buckets are filled by writing files directly, which is much faster than PUTs.
+//!
+//! With `--compare-endpoint URL --compare-access-key AK --compare-secret-key SK
+//! [--compare-populate DIR]` the same rows then run against a second server (s3s-fs, say)
+//! and one table prints both and the ratio first / second per row (ops/s, which for rows of
+//! equal-sized objects is also the MB/s ratio).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -16,39 +21,60 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
-struct Args {
+/// One server to measure.
+#[derive(Clone, Default)]
+struct Target {
     endpoint: String,
     access_key: String,
     secret_key: String,
+    /// Its backing directory on this machine, for filling the listing buckets directly.
+    populate: Option<std::path::PathBuf>,
+}
+
+struct Args {
+    target: Target,
+    compare: Option<Target>,
     big_mib: u64,
     list_objects: usize,
     small_ops: usize,
-    populate: Option<std::path::PathBuf>,
     prefix: String,
 }
 
 fn args() -> Args {
     let mut a = Args {
-        endpoint: "http://127.0.0.1:9000".into(),
-        access_key: std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
-        secret_key: std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+        target: Target {
+            endpoint: "http://127.0.0.1:9000".into(),
+            access_key: std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+            secret_key: std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+            populate: None,
+        },
+        compare: None,
         big_mib: 1024,
         list_objects: 10_000,
         small_ops: 2000,
-        populate: None,
         prefix: format!("bench{}", std::process::id()),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
-            "--endpoint" => a.endpoint = val(),
-            "--access-key" => a.access_key = val(),
-            "--secret-key" => a.secret_key = val(),
+            "--endpoint" => a.target.endpoint = val(),
+            "--access-key" => a.target.access_key = val(),
+            "--secret-key" => a.target.secret_key = val(),
+            "--compare-endpoint" => a.compare.get_or_insert_with(Target::default).endpoint = val(),
+            "--compare-access-key" => {
+                a.compare.get_or_insert_with(Target::default).access_key = val()
+            }
+            "--compare-secret-key" => {
+                a.compare.get_or_insert_with(Target::default).secret_key = val()
+            }
+            "--compare-populate" => {
+                a.compare.get_or_insert_with(Target::default).populate = Some(val().into())
+            }
             "--big-mib" => a.big_mib = val().parse().unwrap(),
             "--list-objects" => a.list_objects = val().parse().unwrap(),
             "--small-ops" => a.small_ops = val().parse().unwrap(),
-            "--populate" => a.populate = Some(val().into()),
+            "--populate" => a.target.populate = Some(val().into()),
             "--bucket-prefix" => a.prefix = val(),
             "--bench" => {}
             other => panic!("unknown flag {other}"),
@@ -57,13 +83,13 @@ fn args() -> Args {
     a
 }
 
-fn client(a: &Args) -> Client {
+fn client(t: &Target) -> Client {
     let creds =
-        aws_credential_types::Credentials::new(&a.access_key, &a.secret_key, None, None, "s3bench");
+        aws_credential_types::Credentials::new(&t.access_key, &t.secret_key, None, None, "s3bench");
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(&a.endpoint)
+        .endpoint_url(&t.endpoint)
         .force_path_style(true)
         .credentials_provider(creds)
         .build();
@@ -78,24 +104,65 @@ struct Row {
     lat: Vec<Duration>,
 }
 
+/// What a row measured: ops/s, MB/s, p50 and p99 in ms.
+struct Figures {
+    ops_s: f64,
+    mb_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
 impl Row {
-    fn print(&mut self) {
+    fn figures(&mut self) -> Figures {
         self.lat.sort();
         let pct = |p: f64| {
             self.lat
                 .get(((self.lat.len() as f64 - 1.0) * p).round() as usize)
                 .copied()
                 .unwrap_or_default()
+                .as_secs_f64()
+                * 1e3
         };
         let secs = self.elapsed.as_secs_f64();
+        Figures {
+            ops_s: self.ops as f64 / secs,
+            mb_s: self.bytes as f64 / secs / 1e6,
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+        }
+    }
+
+    fn print(&mut self) {
+        let f = self.figures();
         println!(
             "| {:<34} | {:>7} | {:>10.1} | {:>9.1} | {:>9.2} | {:>9.2} |",
-            self.name,
-            self.ops,
-            self.ops as f64 / secs,
-            self.bytes as f64 / secs / 1e6,
-            pct(0.50).as_secs_f64() * 1e3,
-            pct(0.99).as_secs_f64() * 1e3
+            self.name, self.ops, f.ops_s, f.mb_s, f.p50_ms, f.p99_ms
+        );
+    }
+}
+
+/// Prints the rows of two servers side by side with the ratio first / second.
+fn print_compared(first: &mut [Row], second: &mut [Row]) {
+    println!(
+        "| {:<34} | {:>10} | {:>8} | {:>15} | {:>10} | {:>8} | {:>15} | {:>6} |",
+        "row", "ops/s", "MB/s", "p50/p99 ms", "cmp ops/s", "cmp MB/s", "cmp p50/p99 ms", "ratio"
+    );
+    println!(
+        "|{:-<36}|{:-<12}|{:-<10}|{:-<17}|{:-<12}|{:-<10}|{:-<17}|{:-<8}|",
+        "", "", "", "", "", "", "", ""
+    );
+    for (a, b) in first.iter_mut().zip(second.iter_mut()) {
+        let (fa, fb) = (a.figures(), b.figures());
+        println!(
+            "| {:<34} | {:>10.1} | {:>8.1} | {:>15} | {:>10.1} | {:>8.1} | {:>15} | {:>5.2}x |",
+            a.name,
+            fa.ops_s,
+            fa.mb_s,
+            format!("{:.2} / {:.2}", fa.p50_ms, fa.p99_ms),
+            fb.ops_s,
+            fb.mb_s,
+            format!("{:.2} / {:.2}", fb.p50_ms, fb.p99_ms),
+            fa.ops_s / fb.ops_s
         );
     }
 }
@@ -259,8 +326,8 @@ fn list_key(i: usize, nested: bool) -> String {
     }
 }
 
-async fn populate(s3: &Client, a: &Args, bucket: &str, nested: bool) {
-    if let Some(data) = &a.populate {
+async fn populate(s3: &Client, a: &Args, t: &Target, bucket: &str, nested: bool) {
+    if let Some(data) = &t.populate {
         let root = data.join(bucket);
         for i in 0..a.list_objects {
             let p = root.join(list_key(i, nested));
@@ -320,16 +387,42 @@ async fn list_row(s3: &Client, bucket: &str, n: usize, nested: bool) -> Row {
     }
 }
 
-#[tokio::main]
-async fn main() {
-    let a = args();
-    let s3 = client(&a);
+/// Every row against one server, in order.
+async fn all_rows(a: &Args, t: &Target) -> Vec<Row> {
+    let s3 = client(t);
     let small = format!("{}-small", a.prefix);
     let big = format!("{}-big", a.prefix);
     let flat = format!("{}-flat", a.prefix);
     let nested = format!("{}-nested", a.prefix);
     for b in [&small, &big, &flat, &nested] {
         s3.create_bucket().bucket(b.as_str()).send().await.unwrap();
+    }
+    let mut rows = small_rows(&s3, &small, a.small_ops).await;
+    if a.big_mib > 0 {
+        rows.extend(big_rows(&s3, &big, a.big_mib).await);
+    }
+    if a.list_objects > 0 {
+        populate(&s3, a, t, &flat, false).await;
+        populate(&s3, a, t, &nested, true).await;
+        for (b, n) in [(&flat, false), (&nested, true)] {
+            // First pass reads and sorts directories; the second runs on warm snapshots.
+            let mut cold = list_row(&s3, b, a.list_objects, n).await;
+            cold.name = format!("{} (cold)", cold.name);
+            rows.push(cold);
+            rows.push(list_row(&s3, b, a.list_objects, n).await);
+        }
+    }
+    rows
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let mut rows = all_rows(&a, &a.target).await;
+    if let Some(compare) = &a.compare {
+        let mut other = all_rows(&a, compare).await;
+        print_compared(&mut rows, &mut other);
+        return;
     }
     println!(
         "| {:<34} | {:>7} | {:>10} | {:>9} | {:>9} | {:>9} |",
@@ -339,23 +432,7 @@ async fn main() {
         "|{:-<36}|{:-<9}|{:-<12}|{:-<11}|{:-<11}|{:-<11}|",
         "", "", "", "", "", ""
     );
-    for mut r in small_rows(&s3, &small, a.small_ops).await {
+    for r in &mut rows {
         r.print();
-    }
-    if a.big_mib > 0 {
-        for mut r in big_rows(&s3, &big, a.big_mib).await {
-            r.print();
-        }
-    }
-    if a.list_objects > 0 {
-        populate(&s3, &a, &flat, false).await;
-        populate(&s3, &a, &nested, true).await;
-        for (b, n) in [(&flat, false), (&nested, true)] {
-            // First pass reads and sorts directories; the second runs on warm snapshots.
-            let mut cold = list_row(&s3, b, a.list_objects, n).await;
-            cold.name = format!("{} (cold)", cold.name);
-            cold.print();
-            list_row(&s3, b, a.list_objects, n).await.print();
-        }
     }
 }
