@@ -251,7 +251,7 @@ fn main() {
         .unwrap_or(512);
     let scratch = tempfile::Builder::new()
         .prefix("wekad-bench")
-        .tempdir_in("/tmp")
+        .tempdir_in(std::env::var("WEKAD_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()))
         .unwrap();
     let plain = scratch.path().join("plain");
     fs::create_dir_all(&plain).unwrap();

@@ -38,6 +38,7 @@ pub use list::{ListEntry, ListPage, ListQuery};
 pub use meta::{ObjectMeta, Stamped, MAX_USER_METADATA};
 pub use multipart::{PartInfo, UploadInfo};
 pub use name::{BucketName, BucketNameError, KeyError, ObjectKey};
+pub use sys::read_cached;
 
 use crate::error::{Error, Result};
 use crate::events::Origin;
@@ -247,6 +248,12 @@ impl ObjectView {
         })
     }
 
+    /// True when writes are synced to the device before they return (`s3.sync = "always"`),
+    /// so a commit may wait on the disk.
+    pub fn syncs(&self) -> bool {
+        self.opts.sync
+    }
+
     /// The root this view serves.
     pub fn root(&self) -> &Arc<Root> {
         &self.root
@@ -377,17 +384,43 @@ impl ObjectView {
     /// Opens an object for GET/HEAD. Symlinks are followed only while they stay inside the
     /// bucket; directories (other than directory objects) and special files are not objects.
     pub fn open_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<OpenObject> {
+        self.open_object_with(bucket, key, true)?
+            .ok_or_else(|| Error::Io(std::io::Error::other("the ETag was not recomputed")))
+    }
+
+    /// Like `open_object`, but `Ok(None)` when the stored ETag is stale (the content changed
+    /// through the mount), instead of reading the whole content to recompute it: what is
+    /// left is then metadata calls only, cheap enough to run on an async thread.
+    pub fn open_object_cached(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<OpenObject>> {
+        self.open_object_with(bucket, key, false)
+    }
+
+    fn open_object_with(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        rehash: bool,
+    ) -> Result<Option<OpenObject>> {
         let bfd = self.bucket(bucket)?;
         let path_fd = open_or_nokey(bfd.as_fd(), key.path(), OFlag::O_PATH)?;
         let st = sys::stat(path_fd.as_fd())?;
         match (sys::Kind::of_mode(st.st_mode), key.is_dir()) {
-            (sys::Kind::File, false) => self.open_file(path_fd, &st),
-            (sys::Kind::Dir, true) => open_dir_object(bfd.as_fd(), key, &st),
+            (sys::Kind::File, false) => self.open_file(path_fd, &st, rehash),
+            (sys::Kind::Dir, true) => open_dir_object(bfd.as_fd(), key, &st).map(Some),
             _ => Err(ObjectError::NoSuchKey.into()),
         }
     }
 
-    fn open_file(&self, path_fd: OwnedFd, st: &FileStat) -> Result<OpenObject> {
+    fn open_file(
+        &self,
+        path_fd: OwnedFd,
+        st: &FileStat,
+        rehash: bool,
+    ) -> Result<Option<OpenObject>> {
         // Reopen the O_PATH descriptor for reading: the inode is the one we checked is a
         // regular file, so no fifo or device is ever opened.
         let file = File::from(crate::tree::sys::reopen(path_fd.as_fd(), libc::O_RDONLY)?);
@@ -395,16 +428,20 @@ impl ObjectView {
         if st2.st_ino != st.st_ino || st2.st_dev != st.st_dev {
             return Err(ObjectError::NoSuchKey.into());
         }
-        let stamp = meta::etag_of(file.as_fd(), &st2)?;
+        let stamp = match meta::fresh_stamp(file.as_fd(), &st2)? {
+            Some(stamp) => stamp,
+            None if rehash => meta::etag_of(file.as_fd(), &st2)?,
+            None => return Ok(None),
+        };
         let meta = meta::read_meta(file.as_fd())?;
-        Ok(OpenObject {
+        Ok(Some(OpenObject {
             size: u64::try_from(st2.st_size).unwrap_or(0),
             modified: sys::mtime(&st2),
             stamp,
             meta,
             is_dir: false,
             file,
-        })
+        }))
     }
 
     // ---- writing ----

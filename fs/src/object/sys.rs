@@ -176,6 +176,33 @@ pub fn get_xattr_at(
     }
 }
 
+/// Reads at `offset` into `buf` only from the page cache (`preadv2` with `RWF_NOWAIT`):
+/// `Ok(None)` when that would wait on the device (or the kernel cannot say), so the caller
+/// can hand the read to a thread that may block. `Ok(Some(0))` is the end of the file.
+pub fn read_cached(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> Result<Option<usize>> {
+    let Ok(off) = libc::off_t::try_from(offset) else {
+        return Ok(None);
+    };
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, valid and writable for `buf.len()` bytes, and the call
+    // writes at most that many.
+    let n = unsafe { libc::preadv2(fd.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
+    match usize::try_from(n) {
+        Ok(n) => Ok(Some(n)),
+        Err(_) => match nix::errno::Errno::last() {
+            // Not cached, or a kernel or filesystem without RWF_NOWAIT for this file.
+            nix::errno::Errno::EAGAIN
+            | nix::errno::Errno::EOPNOTSUPP
+            | nix::errno::Errno::EINVAL
+            | nix::errno::Errno::ENOSYS => Ok(None),
+            e => Err(e.into()),
+        },
+    }
+}
+
 /// Writes an xattr.
 pub fn set_xattr(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> Result<()> {
     let cname = cstring(name)?;

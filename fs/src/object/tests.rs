@@ -139,6 +139,42 @@ fn a_stale_etag_is_recomputed_and_stored_again() {
 }
 
 #[test]
+fn a_cached_open_serves_a_fresh_etag_and_declines_a_stale_one() {
+    let (d, v) = view();
+    let b = bucket(&v, "bkt");
+    let k = ObjectKey::parse("f").unwrap();
+    let w = put(&v, &b, "f", b"one");
+    let o = v.open_object_cached(&b, &k).unwrap().expect("fresh ETag");
+    assert_eq!((o.stamp.etag, o.size), (w.etag, 3));
+    std::fs::write(d.path().join("bkt/f"), b"two!").unwrap();
+    assert!(v.open_object_cached(&b, &k).unwrap().is_none());
+    // The full open recomputes and stores it; the cached open then serves it.
+    let full = v.open_object(&b, &k).unwrap();
+    let cached = v.open_object_cached(&b, &k).unwrap().expect("stored again");
+    assert_eq!(cached.stamp.etag, full.stamp.etag);
+    assert_eq!(cached.size, 4);
+    assert!(matches!(
+        v.open_object_cached(&b, &ObjectKey::parse("nope").unwrap()),
+        Err(Error::Object(ObjectError::NoSuchKey))
+    ));
+}
+
+#[test]
+fn a_cached_read_copies_what_the_page_cache_holds_and_stops_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, b"0123456789").unwrap();
+    let f = std::fs::File::open(&path).unwrap();
+    let mut buf = [0u8; 16];
+    // Just written, so cached: a read that cannot wait still gets the bytes.
+    let n = read_cached(f.as_fd(), &mut buf, 2)
+        .unwrap()
+        .expect("cached");
+    assert_eq!(&buf[..n], b"23456789");
+    assert_eq!(read_cached(f.as_fd(), &mut buf, 10).unwrap(), Some(0));
+}
+
+#[test]
 fn deleting_the_last_object_removes_implicit_parents_but_not_directory_objects() {
     let (d, v) = view();
     let b = bucket(&v, "bkt");

@@ -1,6 +1,7 @@
 //! GetObject and HeadObject: body, size, mtime and ETag from one open descriptor;
 //! conditionals, ranges, `partNumber`, `response-*` overrides, stored checksums.
 
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -204,8 +205,13 @@ macro_rules! object_output {
     }};
 }
 
+/// Opens an object inline when its stored ETag is fresh; only when the ETag must be
+/// recomputed from the content does the open move to the blocking pool.
 async fn open(gw: &Gateway, bucket: &str, k: &str) -> Result<OpenObject> {
     let (b, k) = (existing_bucket(bucket)?, key(k)?);
+    if let Some(o) = gw.view.open_object_cached(&b, &k)? {
+        return Ok(o);
+    }
     let view = gw.view.clone();
     blocking(move || Ok(view.open_object(&b, &k)?)).await
 }
@@ -261,8 +267,7 @@ pub async fn get_object(
 async fn body(file: std::fs::File, start: u64, end: u64) -> Result<StreamingBlob> {
     let file = Arc::new(file);
     if end - start <= INLINE_BODY {
-        let f = file.clone();
-        let data = blocking(move || read_range(&f, start, end)).await?;
+        let data = read_span(file, start, end).await?;
         return Ok(StreamingBlob::wrap(futures::stream::once(async move {
             Ok::<_, std::io::Error>(data)
         })));
@@ -274,9 +279,8 @@ async fn body(file: std::fs::File, start: u64, end: u64) -> Result<StreamingBlob
                 return Ok(None);
             }
             let stop = (pos + CHUNK).min(end);
-            let data = tokio::task::spawn_blocking(move || read_range(&file, pos, stop))
+            let data = read_span(file, pos, stop)
                 .await
-                .map_err(std::io::Error::other)?
                 .map_err(std::io::Error::other)?;
             Ok::<_, std::io::Error>(Some((data, stop)))
         }
@@ -284,20 +288,95 @@ async fn body(file: std::fs::File, start: u64, end: u64) -> Result<StreamingBlob
     Ok(StreamingBlob::wrap(stream))
 }
 
-fn read_range(file: &std::fs::File, start: u64, end: u64) -> Result<Bytes> {
+/// Reads `[start, end)`: what the page cache holds is copied inline, and only a read that
+/// would wait on the device goes to the blocking pool.
+async fn read_span(file: Arc<std::fs::File>, start: u64, end: u64) -> Result<Bytes> {
+    read_span_with(file, start, end, weka_fs::object::read_cached).await
+}
+
+/// `read_span` with the page-cache-only read `cached` (a parameter so that tests can make
+/// it stop short).
+async fn read_span_with(
+    file: Arc<std::fs::File>,
+    start: u64,
+    end: u64,
+    cached: impl Fn(BorrowedFd<'_>, &mut [u8], u64) -> weka_fs::Result<Option<usize>>,
+) -> Result<Bytes> {
     let len = usize::try_from(end - start).map_err(|e| Error::Internal(e.to_string()))?;
     let mut buf = vec![0u8; len];
     let mut done = 0;
     while done < len {
+        match cached(file.as_fd(), &mut buf[done..], start + done as u64)? {
+            Some(0) => return Ok(shrunk(buf, done)),
+            Some(n) => done += n,
+            None => return blocking(move || fill(&file, buf, done, start)).await,
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Fills `buf[done..]` with the file's bytes from `start + done` on, waiting on the device.
+fn fill(file: &std::fs::File, mut buf: Vec<u8>, mut done: usize, start: u64) -> Result<Bytes> {
+    while done < buf.len() {
         let n = file
             .read_at(&mut buf[done..], start + done as u64)
             .map_err(weka_fs::Error::from)?;
         if n == 0 {
-            // The file shrank under us (written through the mount): serve what exists.
-            buf.truncate(done);
-            break;
+            return Ok(shrunk(buf, done));
         }
         done += n;
     }
     Ok(Bytes::from(buf))
+}
+
+/// The file shrank under us (written through the mount): serve what exists.
+fn shrunk(mut buf: Vec<u8>, done: usize) -> Bytes {
+    buf.truncate(done);
+    Bytes::from(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_of(data: &[u8]) -> (tempfile::TempDir, Arc<std::fs::File>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, data).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        (dir, Arc::new(f))
+    }
+
+    /// The page cache holds only part of the span: that part is copied inline, the rest is
+    /// read on the blocking pool from where the inline copy stopped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_span_partly_out_of_the_page_cache_reads_back_whole() {
+        let data: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+        let (_d, f) = file_of(&data);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        // Cached: 4 KiB at the first call, then nothing.
+        let partly = |fd: BorrowedFd<'_>, buf: &mut [u8], at: u64| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+                return Ok(None);
+            }
+            let n = buf.len().min(4096);
+            weka_fs::object::read_cached(fd, &mut buf[..n], at)
+        };
+        let got = read_span_with(f.clone(), 1000, 3 << 20, partly)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), data.len() - 1000);
+        assert!(got[..] == data[1000..], "bytes out of order");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_span_past_the_end_serves_what_exists_on_both_paths() {
+        let (_d, f) = file_of(b"0123456789");
+        let got = read_span(f.clone(), 4, 50).await.unwrap();
+        assert_eq!(&got[..], b"456789");
+        let none = |_: BorrowedFd<'_>, _: &mut [u8], _: u64| Ok(None);
+        let got = read_span_with(f, 4, 50, none).await.unwrap();
+        assert_eq!(&got[..], b"456789");
+    }
 }

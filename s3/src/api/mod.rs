@@ -2,8 +2,12 @@
 //! each method to its area in one line.
 //!
 //! Invariant: handlers run after `auth::WekaAccess` decided the request (DeleteObjects
-//! decides per key itself). Every disk access goes through `weka_fs::object::ObjectView`,
-//! on the blocking pool. This module owns the s3s DTO conversions and nothing else.
+//! decides per key itself). Every disk access goes through `weka_fs::object::ObjectView`.
+//! Work that may wait on the device (fsync, reads that miss the page cache, copies,
+//! listings) runs on the blocking pool; a metadata-only step (open and stat for a GET, a
+//! commit or delete without fsync) runs inline, since on a local filesystem it takes less
+//! than the two thread wake-ups of a hand-off. This module owns the s3s DTO conversions and
+//! nothing else.
 
 pub mod bucket;
 pub mod copy;
@@ -48,6 +52,19 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// Runs filesystem work `f` on the blocking pool when it `may_wait` on the device (an
+/// fsync, reading a whole content to hash it), else inline (see the module doc).
+pub(crate) async fn fs_work<T: Send + 'static>(
+    may_wait: bool,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    if may_wait {
+        blocking(f).await
+    } else {
+        f()
+    }
 }
 
 /// A bucket name that must already exist: a malformed one cannot, so it is NoSuchBucket.

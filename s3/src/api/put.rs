@@ -11,7 +11,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response};
 use weka_fs::object::{ObjectMeta, PutParams, Staged};
 
-use super::{blocking, existing_bucket, key, owner, Gateway, BODY_STALL};
+use super::{existing_bucket, fs_work, key, owner, Gateway, BODY_STALL};
 use crate::error::{Error, Result};
 
 /// Checksums named by a request, by our algorithm names, with their expected values.
@@ -233,7 +233,12 @@ pub async fn put_object(
         checksums: sums.clone(),
         ..params
     };
-    let written = blocking(move || Ok(view.commit(&b, &k, staged, params, who)?)).await?;
+    // An If-Match on an object written through the mount may hash its whole content.
+    let may_wait = gw.view.syncs() || params.if_match.is_some();
+    let written = fs_work(may_wait, move || {
+        Ok(view.commit(&b, &k, staged, params, who)?)
+    })
+    .await?;
     let out = PutObjectOutput {
         e_tag: Some(super::etag(&written.etag)),
         checksum_crc32: sums.get("crc32").cloned(),
