@@ -6,7 +6,7 @@
 
 use std::sync::{LockResult, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 
-pub use std::sync::{Arc, Mutex, RwLock};
+pub use std::sync::{Arc, Mutex, RwLock, Weak};
 
 /// Locks `m`, recovering the guard if a panicking thread poisoned it.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -157,3 +157,26 @@ fn an_open_descriptor_keeps_the_old_content_after_an_object_side_replace() {
     assert_eq!(old, "version one");
     assert_eq!(fs::read(m.path("k")).unwrap(), b"version two!");
 }
+
+#[test]
+fn a_change_under_a_directory_the_kernel_never_saw_costs_no_kernel_call() {
+    let m = Mnt::new();
+    // Made on the backing side: the kernel has never been handed this directory.
+    fs::create_dir(m.backing("unseen")).unwrap();
+    let unseen = Ino(fs::metadata(m.backing("unseen")).unwrap().ino());
+    let stats = m.mounted().stats();
+    let (sent, skipped) = (stats.invalidations(), stats.invalidations_skipped());
+    fs::write(m.backing("unseen/f"), b"one").unwrap();
+    m.tree.root().events().entry(Origin::Object, unseen, "f");
+    assert_eq!(stats.invalidations(), sent);
+    assert_eq!(stats.invalidations_skipped(), skipped + 1);
+    // Nothing was cached, so the mount shows the change anyway.
+    assert_eq!(fs::read(m.path("unseen/f")).unwrap(), b"one");
+    // Now the kernel holds the directory and caches the entry: the next change is pushed.
+    fs::write(m.backing("unseen/f"), b"two, longer").unwrap();
+    let f = ino(&m, "unseen/f");
+    m.tree.root().events().inode(Origin::Object, f);
+    m.tree.root().events().entry(Origin::Object, unseen, "f");
+    assert_eq!(stats.invalidations(), sent + 2);
+    assert_eq!(fs::read(m.path("unseen/f")).unwrap(), b"two, longer");
+}

@@ -79,6 +79,8 @@ pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<
     let invalidator = inval::Invalidator {
         notifier: session.notifier(),
         alive: alive.clone(),
+        tree: Arc::downgrade(&tree),
+        stats: shared.stats.clone(),
     };
     tree.root().events().subscribe(Arc::new(invalidator));
     let session = session.spawn().map_err(|e| Error::io_at(mountpoint, e))?;

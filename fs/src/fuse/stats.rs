@@ -107,6 +107,8 @@ pub struct FuseStats {
     bytes_written: AtomicU64,
     passthrough_opens: AtomicU64,
     passthrough_fallbacks: AtomicU64,
+    invalidations: AtomicU64,
+    invalidations_skipped: AtomicU64,
 }
 
 impl Default for FuseStats {
@@ -120,6 +122,8 @@ impl Default for FuseStats {
             bytes_written: AtomicU64::new(0),
             passthrough_opens: AtomicU64::new(0),
             passthrough_fallbacks: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
+            invalidations_skipped: AtomicU64::new(0),
         }
     }
 }
@@ -162,6 +166,17 @@ impl FuseStats {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 Some(n.saturating_sub(1))
             });
+    }
+
+    /// Counts one object-side change pushed to the kernel (`sent`) or skipped because the
+    /// kernel held nothing it could have cached.
+    pub(crate) fn invalidation(&self, sent: bool) {
+        let counter = if sent {
+            &self.invalidations
+        } else {
+            &self.invalidations_skipped
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn read_bytes(&self, n: usize) {
@@ -213,5 +228,15 @@ impl FuseStats {
     /// Opens that wanted passthrough but fell back to plain read/write.
     pub fn passthrough_fallbacks(&self) -> u64 {
         self.passthrough_fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Object-side changes pushed into the kernel's caches.
+    pub fn invalidations(&self) -> u64 {
+        self.invalidations.load(Ordering::Relaxed)
+    }
+
+    /// Object-side changes skipped because the kernel held no reference to the inode.
+    pub fn invalidations_skipped(&self) -> u64 {
+        self.invalidations_skipped.load(Ordering::Relaxed)
     }
 }

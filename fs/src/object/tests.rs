@@ -386,8 +386,10 @@ fn publishing_creates_replaces_or_refuses_and_leaves_no_temp_name() {
     );
     commit("a/other", b"made", true).unwrap();
     // A directory in the way is a conflict, and the directory is untouched.
-    let err = commit("a", b"x", false).unwrap_err();
-    assert!(err.to_string().contains("a directory exists"), "{err}");
+    for if_none_match in [false, true] {
+        let err = commit("a", b"x", if_none_match).unwrap_err();
+        assert!(err.to_string().contains("a directory exists"), "{err}");
+    }
     assert!(d.path().join("pub/a").is_dir());
     assert_eq!(tmp_entries(), 0);
     // Published objects are plain 0644 files.
