@@ -6,6 +6,9 @@
 //!
 //! Run (release): `cargo bench -p weka-s3 --bench s3bench -- --endpoint http://127.0.0.1:9000
 //! --access-key AK --secret-key SK [--big-mib 1024] [--list-objects 10000] [--populate DATA_DIR]`.
+//! `--list-pages N` stops each listing pass after N pages (for servers that read the whole
+//! bucket for every page, where 1000 pages over 1M objects would take hours); `--small-ops 0`
+//! skips the small-object rows and `--big-mib 0` the large ones.
 //! With `--populate DIR` (the server's backing directory on this machine) the listing
 //! buckets are filled by writing files directly, which is much faster than PUTs.
 //!
@@ -36,6 +39,8 @@ struct Args {
     compare: Option<Target>,
     big_mib: u64,
     list_objects: usize,
+    /// Pages per listing pass (`None`: the whole bucket).
+    list_pages: Option<usize>,
     small_ops: usize,
     prefix: String,
 }
@@ -51,6 +56,7 @@ fn args() -> Args {
         compare: None,
         big_mib: 1024,
         list_objects: 10_000,
+        list_pages: None,
         small_ops: 2000,
         prefix: format!("bench{}", std::process::id()),
     };
@@ -74,6 +80,7 @@ fn args() -> Args {
             "--big-mib" => a.big_mib = val().parse().unwrap(),
             "--list-objects" => a.list_objects = val().parse().unwrap(),
             "--small-ops" => a.small_ops = val().parse().unwrap(),
+            "--list-pages" => a.list_pages = Some(val().parse().unwrap()),
             "--populate" => a.target.populate = Some(val().into()),
             "--bucket-prefix" => a.prefix = val(),
             "--bench" => {}
@@ -354,12 +361,12 @@ async fn populate(s3: &Client, a: &Args, t: &Target, bucket: &str, nested: bool)
     .await;
 }
 
-async fn list_row(s3: &Client, bucket: &str, n: usize, nested: bool) -> Row {
+async fn list_row(s3: &Client, bucket: &str, n: usize, nested: bool, pages: Option<usize>) -> Row {
     let mut lat = Vec::new();
     let start = Instant::now();
     let mut token = None;
     let mut seen = 0;
-    loop {
+    while pages.is_none_or(|p| lat.len() < p) {
         let t = Instant::now();
         let page = s3
             .list_objects_v2()
@@ -376,7 +383,8 @@ async fn list_row(s3: &Client, bucket: &str, n: usize, nested: bool) -> Row {
         }
         token = page.next_continuation_token().map(str::to_owned);
     }
-    assert_eq!(seen, n, "listed every object");
+    let want = pages.map_or(n, |p| n.min(p * 1000));
+    assert_eq!(seen, want, "listed every object asked for");
     let layout = if nested { "nested" } else { "flat" };
     Row {
         name: format!("ListObjectsV2 1000/page, {n} {layout}"),
@@ -397,7 +405,10 @@ async fn all_rows(a: &Args, t: &Target) -> Vec<Row> {
     for b in [&small, &big, &flat, &nested] {
         s3.create_bucket().bucket(b.as_str()).send().await.unwrap();
     }
-    let mut rows = small_rows(&s3, &small, a.small_ops).await;
+    let mut rows = Vec::new();
+    if a.small_ops > 0 {
+        rows.extend(small_rows(&s3, &small, a.small_ops).await);
+    }
     if a.big_mib > 0 {
         rows.extend(big_rows(&s3, &big, a.big_mib).await);
     }
@@ -406,10 +417,10 @@ async fn all_rows(a: &Args, t: &Target) -> Vec<Row> {
         populate(&s3, a, t, &nested, true).await;
         for (b, n) in [(&flat, false), (&nested, true)] {
             // First pass reads and sorts directories; the second runs on warm snapshots.
-            let mut cold = list_row(&s3, b, a.list_objects, n).await;
+            let mut cold = list_row(&s3, b, a.list_objects, n, a.list_pages).await;
             cold.name = format!("{} (cold)", cold.name);
             rows.push(cold);
-            rows.push(list_row(&s3, b, a.list_objects, n).await);
+            rows.push(list_row(&s3, b, a.list_objects, n, a.list_pages).await);
         }
     }
     rows
