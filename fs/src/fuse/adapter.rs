@@ -16,8 +16,8 @@
 //!
 //! Kernel passthrough: when the kernel accepted `FUSE_PASSTHROUGH`, `open` registers the
 //! handle's backing descriptor and the kernel then reads and writes the backing file
-//! itself. fuser 0.16 cannot answer `create` with a backing file, and an inode cannot be
-//! open both cached and passthrough at once (the kernel says ETXTBSY), so with passthrough
+//! itself. `create` does not answer with a backing file yet, and an inode cannot be open
+//! both cached and passthrough at once (the kernel says ETXTBSY), so with passthrough
 //! `create` answers ENOSYS once and the kernel falls back to `mknod` + `open` for good.
 //!
 //! Caching: files are opened with `FOPEN_KEEP_CACHE` and directories with
@@ -38,9 +38,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    consts, BackingId, FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen,
-    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+    AccessFlags, BackingId, BsdFileFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle,
+    FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner,
+    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
+    TimeOrNow, WriteFlags,
 };
 
 use super::pool::Pool;
@@ -59,14 +61,9 @@ use std::sync::Condvar;
 /// on most metadata calls.
 const TTL: Duration = Duration::from_secs(30);
 
-/// `FUSE_HANDLE_KILLPRIV_V2` (not in fuser 0.16): the daemon, not the kernel, clears the
-/// set-ID bits on write and truncate. In exchange the kernel marks the superblock
-/// `SB_NOSEC` and stops asking `getxattr("security.capability")` before every write,
-/// which cost one round trip per `write(2)`, passthrough writes included.
-const FUSE_HANDLE_KILLPRIV_V2: u64 = 1 << 28;
-
-/// `FUSE_WRITE_KILL_SUIDGID`: the writer is unprivileged, clear the set-ID bits.
-const FUSE_WRITE_KILL_SUIDGID: u32 = 1 << 2;
+/// The generation sent with every entry: the engine keeps none (NFS export is not
+/// offered), so it is always 0.
+const GENERATION: Generation = Generation(0);
 
 /// Set once the kernel's INIT has been answered.
 #[derive(Default)]
@@ -182,7 +179,7 @@ impl Ctx {
 
     fn entry(&self, reply: ReplyEntry, result: crate::Result<Attr>) {
         match result {
-            Ok(attr) => reply.entry(&TTL, &file_attr(&attr), 0),
+            Ok(attr) => reply.entry(&TTL, &file_attr(&attr), GENERATION),
             Err(e) => self.fail(reply, e),
         }
     }
@@ -197,7 +194,7 @@ macro_rules! error_reply {
     ($($t:ty),*) => {$(
         impl ErrorReply for $t {
             fn error(self, errno: i32) {
-                <$t>::error(self, errno)
+                <$t>::error(self, Errno::from_i32(errno))
             }
         }
     )*};
@@ -258,7 +255,7 @@ fn file_type(kind: FileKind) -> FileType {
 /// The FUSE form of engine attributes.
 pub(crate) fn file_attr(a: &Attr) -> FileAttr {
     FileAttr {
-        ino: a.ino.0,
+        ino: INodeNo(a.ino.0),
         size: a.size,
         blocks: a.blocks,
         atime: a.atime,
@@ -283,7 +280,12 @@ fn time_set(t: Option<TimeOrNow>) -> Option<TimeSet> {
     })
 }
 
-fn caller(req: &Request<'_>) -> Caller {
+/// The engine's form of a FUSE inode number.
+fn ino(ino: INodeNo) -> Ino {
+    Ino(ino.0)
+}
+
+fn caller(req: &Request) -> Caller {
     Caller {
         uid: req.uid(),
         gid: req.gid(),
@@ -291,65 +293,65 @@ fn caller(req: &Request<'_>) -> Caller {
 }
 
 impl Filesystem for Adapter {
-    fn init(&mut self, _req: &Request<'_>, config: &mut KernelConfig) -> Result<(), libc::c_int> {
-        let wanted = consts::FUSE_DO_READDIRPLUS
-            | consts::FUSE_READDIRPLUS_AUTO
-            | consts::FUSE_PARALLEL_DIROPS
-            | consts::FUSE_ASYNC_READ
-            | consts::FUSE_BIG_WRITES
-            | consts::FUSE_AUTO_INVAL_DATA;
-        for cap in [wanted, consts::FUSE_MAX_PAGES, FUSE_HANDLE_KILLPRIV_V2] {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let wanted = InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_ASYNC_READ
+            | InitFlags::FUSE_BIG_WRITES
+            | InitFlags::FUSE_AUTO_INVAL_DATA;
+        // FUSE_HANDLE_KILLPRIV_V2: the daemon, not the kernel, clears the set-ID bits on
+        // write and truncate. In exchange the kernel marks the superblock `SB_NOSEC` and
+        // stops asking `getxattr("security.capability")` before every write, which cost
+        // one round trip per `write(2)`, passthrough writes included.
+        let killpriv = InitFlags::FUSE_HANDLE_KILLPRIV_V2;
+        for cap in [wanted, InitFlags::FUSE_MAX_PAGES, killpriv] {
             // A capability this kernel lacks is simply not used.
             let _ = config.add_capabilities(cap);
         }
         if self.want_passthrough {
-            let ok = config.add_capabilities(consts::FUSE_PASSTHROUGH).is_ok()
+            let ok = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
                 && config.set_max_stack_depth(1).is_ok();
             self.shared.passthrough.store(ok, Ordering::Relaxed);
         }
-        // INIT runs on the session thread, which also creates entries (mknod, mkdir...).
-        super::pool::own_umask();
+        // fuser 0.18 answers INIT inside `Session::new`, on the mounting thread: the
+        // session thread gets its umask of 0 where `mount` starts it, not here.
         self.shared.init.set();
         Ok(())
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
-    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = parent.0, name = ?name))]
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let ctx = self.ctx(Op::Lookup);
-        match ctx.tree.lookup(Ino(parent), name) {
+        match ctx.tree.lookup(ino(parent), name) {
             // A negative entry (node id 0) the kernel may cache for the TTL: compilers and
             // interpreters probe many names that do not exist. S3 creations invalidate it.
-            Err(e) if e.errno() == libc::ENOENT => reply.entry(&TTL, &EMPTY_ATTR, 0),
+            Err(e) if e.errno() == libc::ENOENT => reply.entry(&TTL, &EMPTY_ATTR, GENERATION),
             result => ctx.entry(reply, result),
         }
     }
 
-    fn forget(&mut self, _req: &Request<'_>, ino: u64, nlookup: u64) {
+    // `batch_forget` is left to fuser's default, which calls this once per node (and
+    // fuser 0.18 does not export the type of its argument).
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
         self.shared.stats.call(Op::Forget);
-        self.tree.forget(Ino(ino), nlookup);
+        self.tree.forget(self::ino(ino), nlookup);
     }
 
-    fn batch_forget(&mut self, _req: &Request<'_>, nodes: &[fuser::fuse_forget_one]) {
-        for node in nodes {
-            self.shared.stats.call(Op::Forget);
-            self.tree.forget(Ino(node.nodeid), node.nlookup);
-        }
-    }
-
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
-    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         let ctx = self.ctx(Op::Getattr);
-        match ctx.tree.getattr(Ino(ino)) {
+        match ctx.tree.getattr(self::ino(ino)) {
             Ok(attr) => reply.attr(&TTL, &file_attr(&attr)),
             Err(e) => ctx.fail(reply, e),
         }
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique().0, pid = req.pid(), ino = ino.0))]
     fn setattr(
-        &mut self,
-        req: &Request<'_>,
-        ino: u64,
+        &self,
+        req: &Request,
+        ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
         gid: Option<u32>,
@@ -357,14 +359,16 @@ impl Filesystem for Adapter {
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
-        fh: Option<u64>,
+        fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
-        _flags: Option<u32>,
+        _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
         let ctx = self.ctx(Op::Setattr);
+        let ino = self::ino(ino);
+        let fh = fh.map(|fh| fh.0);
         let set = SetAttr {
             mode,
             uid,
@@ -376,9 +380,9 @@ impl Filesystem for Adapter {
         // An unprivileged truncate clears the set-ID bits (see FUSE_HANDLE_KILLPRIV_V2).
         let drop_setid = size.is_some() && req.uid() != 0;
         let run = move || {
-            let result = ctx.tree.setattr(Ino(ino), fh, &set).and_then(|attr| {
-                if drop_setid && ctx.tree.drop_setid(Ino(ino))? {
-                    return ctx.tree.getattr(Ino(ino));
+            let result = ctx.tree.setattr(ino, fh, &set).and_then(|attr| {
+                if drop_setid && ctx.tree.drop_setid(ino)? {
+                    return ctx.tree.getattr(ino);
                 }
                 Ok(attr)
             });
@@ -395,20 +399,20 @@ impl Filesystem for Adapter {
         }
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
-    fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
         let ctx = self.ctx(Op::Readlink);
-        match ctx.tree.readlink(Ino(ino)) {
+        match ctx.tree.readlink(self::ino(ino)) {
             Ok(target) => reply.data(std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str())),
             Err(e) => ctx.fail(reply, e),
         }
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = parent, name = ?name))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique().0, pid = req.pid(), ino = parent.0, name = ?name))]
     fn mknod(
-        &mut self,
-        req: &Request<'_>,
-        parent: u64,
+        &self,
+        req: &Request,
+        parent: INodeNo,
         name: &OsStr,
         mode: u32,
         _umask: u32,
@@ -416,40 +420,40 @@ impl Filesystem for Adapter {
         reply: ReplyEntry,
     ) {
         let (ctx, who, name) = (self.ctx(Op::Mknod), caller(req), name.to_owned());
-        inline(move || ctx.entry(reply, ctx.tree.mknod(Ino(parent), &name, mode, rdev, who)));
+        inline(move || ctx.entry(reply, ctx.tree.mknod(ino(parent), &name, mode, rdev, who)));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = parent, name = ?name))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique().0, pid = req.pid(), ino = parent.0, name = ?name))]
     fn mkdir(
-        &mut self,
-        req: &Request<'_>,
-        parent: u64,
+        &self,
+        req: &Request,
+        parent: INodeNo,
         name: &OsStr,
         mode: u32,
         _umask: u32,
         reply: ReplyEntry,
     ) {
         let (ctx, who, name) = (self.ctx(Op::Mkdir), caller(req), name.to_owned());
-        inline(move || ctx.entry(reply, ctx.tree.mkdir(Ino(parent), &name, mode, who)));
+        inline(move || ctx.entry(reply, ctx.tree.mkdir(ino(parent), &name, mode, who)));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
-    fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = parent.0, name = ?name))]
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let (ctx, name) = (self.ctx(Op::Unlink), name.to_owned());
-        inline(move || ctx.empty(reply, ctx.tree.unlink(Ino(parent), &name)));
+        inline(move || ctx.empty(reply, ctx.tree.unlink(ino(parent), &name)));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
-    fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = parent.0, name = ?name))]
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let (ctx, name) = (self.ctx(Op::Rmdir), name.to_owned());
-        inline(move || ctx.empty(reply, ctx.tree.rmdir(Ino(parent), &name)));
+        inline(move || ctx.empty(reply, ctx.tree.rmdir(ino(parent), &name)));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = parent, name = ?link_name))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique().0, pid = req.pid(), ino = parent.0, name = ?link_name))]
     fn symlink(
-        &mut self,
-        req: &Request<'_>,
-        parent: u64,
+        &self,
+        req: &Request,
+        parent: INodeNo,
         link_name: &OsStr,
         target: &Path,
         reply: ReplyEntry,
@@ -460,46 +464,55 @@ impl Filesystem for Adapter {
             link_name.to_owned(),
             target.to_owned(),
         );
-        inline(move || ctx.entry(reply, ctx.tree.symlink(Ino(parent), &name, &target, who)));
+        inline(move || ctx.entry(reply, ctx.tree.symlink(ino(parent), &name, &target, who)));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = parent, name = ?name))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = parent.0, name = ?name))]
     fn rename(
-        &mut self,
-        _req: &Request<'_>,
-        parent: u64,
+        &self,
+        _req: &Request,
+        parent: INodeNo,
         name: &OsStr,
-        newparent: u64,
+        newparent: INodeNo,
         newname: &OsStr,
-        flags: u32,
+        flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
         let (ctx, name, newname) = (self.ctx(Op::Rename), name.to_owned(), newname.to_owned());
+        // The raw bits: the engine refuses flags it does not know with EINVAL.
+        let flags = flags.bits();
         inline(move || {
             ctx.empty(
                 reply,
                 ctx.tree
-                    .rename(Ino(parent), &name, Ino(newparent), &newname, flags),
+                    .rename(ino(parent), &name, ino(newparent), &newname, flags),
             )
         });
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
     fn link(
-        &mut self,
-        _req: &Request<'_>,
-        ino: u64,
-        newparent: u64,
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
         let (ctx, newname) = (self.ctx(Op::Link), newname.to_owned());
-        inline(move || ctx.entry(reply, ctx.tree.link(Ino(ino), Ino(newparent), &newname)));
+        inline(move || {
+            ctx.entry(
+                reply,
+                ctx.tree
+                    .link(self::ino(ino), self::ino(newparent), &newname),
+            )
+        });
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = ino))]
-    fn open(&mut self, req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique().0, pid = req.pid(), ino = ino.0))]
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let ctx = self.ctx(Op::Open);
+        let (ino, flags) = (ino.0, flags.0);
         let passthrough = self.shared.passthrough.load(Ordering::Relaxed);
         let backing = self.backing.clone();
         // The engine clears the set-ID bits when an unprivileged caller opens for change,
@@ -509,7 +522,7 @@ impl Filesystem for Adapter {
             Ok(fh) if passthrough => open_passthrough(&ctx, &backing, ino, fh, reply),
             Ok(fh) => {
                 ctx.stats.file_opened(None);
-                reply.opened(fh, plain_open_flags(flags));
+                reply.opened(FileHandle(fh), plain_open_flags(flags));
             }
             Err(e) => ctx.fail(reply, e),
         };
@@ -541,52 +554,53 @@ impl Filesystem for Adapter {
             .spawn(move || finish(tree.open(Ino(ino), flags, passthrough, who)));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
     fn read(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
-        offset: i64,
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
         size: u32,
-        _flags: i32,
-        _lock_owner: Option<u64>,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
         let ctx = self.ctx(Op::Read);
-        self.pool.spawn(
-            move || match ctx.tree.read(fh, offset.max(0) as u64, size) {
+        self.pool
+            .spawn(move || match ctx.tree.read(fh.0, offset, size) {
                 Ok(data) => {
                     ctx.stats.read_bytes(data.len());
                     reply.data(&data);
                 }
                 Err(e) => ctx.fail(reply, e),
-            },
-        );
+            });
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
     fn write(
-        &mut self,
-        _req: &Request<'_>,
-        ino: u64,
-        fh: u64,
-        offset: i64,
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
         data: &[u8],
-        write_flags: u32,
-        _flags: i32,
-        _lock_owner: Option<u64>,
+        write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
         let ctx = self.ctx(Op::Write);
-        let drop_setid = write_flags & FUSE_WRITE_KILL_SUIDGID != 0;
+        let (ino, fh) = (self::ino(ino), fh.0);
+        // The writer is unprivileged: clear the set-ID bits (see FUSE_HANDLE_KILLPRIV_V2).
+        let drop_setid = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
         let run = move |data: &[u8]| {
             let written = if drop_setid {
-                ctx.tree.drop_setid(Ino(ino)).map(drop)
+                ctx.tree.drop_setid(ino).map(drop)
             } else {
                 Ok(())
             }
-            .and_then(|()| ctx.tree.write(fh, offset.max(0) as u64, data));
+            .and_then(|()| ctx.tree.write(fh, offset, data));
             match written {
                 Ok(n) => {
                     ctx.stats.wrote_bytes(n);
@@ -607,123 +621,135 @@ impl Filesystem for Adapter {
         }
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
     fn flush(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
-        _lock_owner: u64,
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
         // Data is written through and locks are the kernel's, so close has nothing to
         // flush: ENOSYS makes the kernel stop sending FLUSH, saving a round trip per close.
         self.shared.stats.call(Op::Flush);
-        let _ = fh;
-        reply.error(libc::ENOSYS);
+        reply.error(Errno::ENOSYS);
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
     fn release(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
-        _flags: i32,
-        _lock_owner: Option<u64>,
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
         // Closing descriptors is quick: answered on the session thread.
         let ctx = self.ctx(Op::Release);
         // The backing id must outlive the kernel's use of it: drop it only now.
-        lock(&self.backing).release(fh);
+        lock(&self.backing).release(fh.0);
         ctx.stats.file_closed();
-        ctx.empty(reply, ctx.tree.release(fh));
+        ctx.empty(reply, ctx.tree.release(fh.0));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
-    fn fsync(&mut self, _req: &Request<'_>, _ino: u64, fh: u64, datasync: bool, reply: ReplyEmpty) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         let ctx = self.ctx(Op::Fsync);
         self.pool
-            .spawn(move || ctx.empty(reply, ctx.tree.fsync(fh, datasync)));
+            .spawn(move || ctx.empty(reply, ctx.tree.fsync(fh.0, datasync)));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
-    fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let ctx = self.ctx(Op::Opendir);
-        self.pool.spawn(move || match ctx.tree.opendir(Ino(ino)) {
-            Ok(fh) => {
-                ctx.stats.dir_opened();
-                reply.opened(fh, consts::FOPEN_KEEP_CACHE | consts::FOPEN_CACHE_DIR);
-            }
-            Err(e) => ctx.fail(reply, e),
-        });
+        self.pool
+            .spawn(move || match ctx.tree.opendir(self::ino(ino)) {
+                Ok(fh) => {
+                    ctx.stats.dir_opened();
+                    reply.opened(
+                        FileHandle(fh),
+                        FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
+                    );
+                }
+                Err(e) => ctx.fail(reply, e),
+            });
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
     fn readdir(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
-        offset: i64,
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
         reply: ReplyDirectory,
     ) {
         let ctx = self.ctx(Op::Readdir);
+        let offset = dir_offset(offset);
         if offset == 0 {
             // Offset 0 reads the directory from disk; later offsets are normally served
             // from the handle's snapshot in memory, quick enough for the session thread.
-            self.pool.spawn(move || readdir(&ctx, fh, offset, reply));
+            self.pool.spawn(move || readdir(&ctx, fh.0, offset, reply));
         } else {
-            readdir(&ctx, fh, offset, reply);
+            readdir(&ctx, fh.0, offset, reply);
         }
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
     fn readdirplus(
-        &mut self,
-        _req: &Request<'_>,
-        ino: u64,
-        fh: u64,
-        offset: i64,
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
         reply: ReplyDirectoryPlus,
     ) {
         let ctx = self.ctx(Op::Readdirplus);
+        let offset = dir_offset(offset);
         self.pool
-            .spawn(move || readdirplus(&ctx, Ino(ino), fh, offset, reply));
+            .spawn(move || readdirplus(&ctx, self::ino(ino), fh.0, offset, reply));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
     fn releasedir(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
-        _flags: i32,
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
         let ctx = self.ctx(Op::Releasedir);
         ctx.stats.dir_closed();
-        ctx.empty(reply, ctx.tree.releasedir(fh));
+        ctx.empty(reply, ctx.tree.releasedir(fh.0));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
     fn fsyncdir(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
         let ctx = self.ctx(Op::Fsyncdir);
         self.pool
-            .spawn(move || ctx.empty(reply, ctx.tree.fsyncdir(fh, datasync)));
+            .spawn(move || ctx.empty(reply, ctx.tree.fsyncdir(fh.0, datasync)));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
-    fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let ctx = self.ctx(Op::Statfs);
         match ctx.tree.statfs() {
             Ok(s) => reply.statfs(
@@ -733,11 +759,11 @@ impl Filesystem for Adapter {
         }
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino, name = ?name))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0, name = ?name))]
     fn setxattr(
-        &mut self,
-        _req: &Request<'_>,
-        ino: u64,
+        &self,
+        _req: &Request,
+        ino: INodeNo,
         name: &OsStr,
         value: &[u8],
         flags: i32,
@@ -745,30 +771,23 @@ impl Filesystem for Adapter {
         reply: ReplyEmpty,
     ) {
         let ctx = self.ctx(Op::Setxattr);
-        ctx.empty(reply, ctx.tree.setxattr(Ino(ino), name, value, flags));
+        ctx.empty(reply, ctx.tree.setxattr(self::ino(ino), name, value, flags));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino, name = ?name))]
-    fn getxattr(
-        &mut self,
-        _req: &Request<'_>,
-        ino: u64,
-        name: &OsStr,
-        size: u32,
-        reply: ReplyXattr,
-    ) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0, name = ?name))]
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let ctx = self.ctx(Op::Getxattr);
-        match ctx.tree.getxattr(Ino(ino), name, size) {
+        match ctx.tree.getxattr(self::ino(ino), name, size) {
             Ok(value) if size == 0 => reply.size(value.len() as u32),
             Ok(value) => reply.data(&value),
             Err(e) => ctx.fail(reply, e),
         }
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
-    fn listxattr(&mut self, _req: &Request<'_>, ino: u64, size: u32, reply: ReplyXattr) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         let ctx = self.ctx(Op::Listxattr);
-        match ctx.tree.listxattr(Ino(ino)) {
+        match ctx.tree.listxattr(self::ino(ino)) {
             Ok(list) if size == 0 => reply.size(list.len() as u32),
             Ok(list) if list.len() > size as usize => {
                 ctx.fail(reply, Error::from_errno(libc::ERANGE))
@@ -778,23 +797,23 @@ impl Filesystem for Adapter {
         }
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino, name = ?name))]
-    fn removexattr(&mut self, _req: &Request<'_>, ino: u64, name: &OsStr, reply: ReplyEmpty) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0, name = ?name))]
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let ctx = self.ctx(Op::Removexattr);
-        ctx.empty(reply, ctx.tree.removexattr(Ino(ino), name));
+        ctx.empty(reply, ctx.tree.removexattr(self::ino(ino), name));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = ino))]
-    fn access(&mut self, _req: &Request<'_>, ino: u64, mask: i32, reply: ReplyEmpty) {
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
+    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         let ctx = self.ctx(Op::Access);
-        ctx.empty(reply, ctx.tree.access(Ino(ino), mask));
+        ctx.empty(reply, ctx.tree.access(self::ino(ino), mask.bits()));
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique(), pid = req.pid(), ino = parent, name = ?name))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique().0, pid = req.pid(), ino = parent.0, name = ?name))]
     fn create(
-        &mut self,
-        req: &Request<'_>,
-        parent: u64,
+        &self,
+        req: &Request,
+        parent: INodeNo,
         name: &OsStr,
         mode: u32,
         _umask: u32,
@@ -804,17 +823,18 @@ impl Filesystem for Adapter {
         let ctx = self.ctx(Op::Create);
         if self.shared.passthrough.load(Ordering::Relaxed) {
             // See the module docs: the kernel then uses mknod + open, and open can pass through.
-            reply.error(libc::ENOSYS);
+            reply.error(Errno::ENOSYS);
             return;
         }
         let (who, name) = (caller(req), name.to_owned());
         let run = move || {
             // The name may exist by now (made through S3): the engine then opens it as
             // `open` does, clearing its set-ID bits for an unprivileged caller.
-            match ctx.tree.create(Ino(parent), &name, mode, flags, who) {
+            match ctx.tree.create(ino(parent), &name, mode, flags, who) {
                 Ok((attr, fh)) => {
                     ctx.stats.file_opened(None);
-                    reply.created(&TTL, &file_attr(&attr), 0, fh, plain_open_flags(flags));
+                    let fopen = plain_open_flags(flags);
+                    reply.created(&TTL, &file_attr(&attr), GENERATION, FileHandle(fh), fopen);
                 }
                 Err(e) => ctx.fail(reply, e),
             }
@@ -824,67 +844,61 @@ impl Filesystem for Adapter {
         self.pool.spawn(run);
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
     fn fallocate(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
-        offset: i64,
-        length: i64,
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
         mode: i32,
         reply: ReplyEmpty,
     ) {
         let ctx = self.ctx(Op::Fallocate);
         self.pool.spawn(move || {
-            let result = ctx
-                .tree
-                .fallocate(fh, offset.max(0) as u64, length.max(0) as u64, mode);
+            let result = ctx.tree.fallocate(fh.0, offset, length, mode);
             ctx.empty(reply, result);
         });
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
     fn lseek(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
         offset: i64,
         whence: i32,
         reply: ReplyLseek,
     ) {
         let ctx = self.ctx(Op::Lseek);
         self.pool
-            .spawn(move || match ctx.tree.lseek(fh, offset, whence) {
+            .spawn(move || match ctx.tree.lseek(fh.0, offset, whence) {
                 Ok(at) => reply.offset(at),
                 Err(e) => ctx.fail(reply, e),
             });
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique(), pid = _req.pid(), ino = _ino_in))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino_in.0))]
     fn copy_file_range(
-        &mut self,
-        _req: &Request<'_>,
-        _ino_in: u64,
-        fh_in: u64,
-        offset_in: i64,
-        _ino_out: u64,
-        fh_out: u64,
-        offset_out: i64,
+        &self,
+        _req: &Request,
+        _ino_in: INodeNo,
+        fh_in: FileHandle,
+        offset_in: u64,
+        _ino_out: INodeNo,
+        fh_out: FileHandle,
+        offset_out: u64,
         len: u64,
-        _flags: u32,
+        _flags: CopyFileRangeFlags,
         reply: ReplyWrite,
     ) {
         let ctx = self.ctx(Op::CopyFileRange);
         self.pool.spawn(move || {
-            let result = ctx.tree.copy_file_range(
-                fh_in,
-                offset_in.max(0) as u64,
-                fh_out,
-                offset_out.max(0) as u64,
-                len,
-            );
+            let result = ctx
+                .tree
+                .copy_file_range(fh_in.0, offset_in, fh_out.0, offset_out, len);
             match result {
                 Ok(n) => reply.written(n.min(u32::MAX as usize) as u32),
                 Err(e) => ctx.fail(reply, e),
@@ -903,7 +917,7 @@ fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, repl
         // Counted before the reply: once answered, the caller may close it (a RELEASE) or
         // the daemon may be told to stop and ask how many files are open.
         ctx.stats.file_opened(Some(true));
-        reply.opened_passthrough(fh, 0, &entry.0);
+        reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &entry.0);
         map.by_fh.insert(fh, ino);
         return;
     }
@@ -918,14 +932,14 @@ fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, repl
     match registered {
         Ok(id) => {
             ctx.stats.file_opened(Some(true));
-            reply.opened_passthrough(fh, 0, &id);
+            reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id);
             map.by_ino.insert(ino, (id, 1));
             map.by_fh.insert(fh, ino);
         }
         Err(e) => {
             tracing::debug!(fh, error = %e, "passthrough refused, serving the file through the daemon");
             ctx.stats.file_opened(Some(false));
-            reply.opened(fh, consts::FOPEN_KEEP_CACHE);
+            reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
         }
     }
 }
@@ -937,12 +951,23 @@ fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, repl
 /// new mtime is seen (`FUSE_AUTO_INVAL_DATA`), a write-only handle cannot be mapped, and
 /// readers of the file stay coherent: the write invalidates the inode's attributes, so
 /// their next read refreshes them and drops the stale pages.
-fn plain_open_flags(flags: i32) -> u32 {
+fn plain_open_flags(flags: i32) -> FopenFlags {
     if flags & libc::O_ACCMODE == libc::O_WRONLY {
-        consts::FOPEN_KEEP_CACHE | consts::FOPEN_DIRECT_IO
+        FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_DIRECT_IO
     } else {
-        consts::FOPEN_KEEP_CACHE
+        FopenFlags::FOPEN_KEEP_CACHE
     }
+}
+
+/// The engine's form of a directory offset. The kernel passes back only offsets the
+/// engine handed out (`DirEntry::next`, never negative), or 0 to start.
+fn dir_offset(offset: u64) -> i64 {
+    i64::try_from(offset).unwrap_or(i64::MAX)
+}
+
+/// The FUSE form of an engine directory offset (see `dir_offset`).
+fn next_offset(next: i64) -> u64 {
+    u64::try_from(next).unwrap_or(0)
 }
 
 /// Runs a quick metadata request right here on the session thread.
@@ -953,7 +978,12 @@ fn inline(f: impl FnOnce()) {
 /// Lists entries from `offset` on until the reply buffer is full.
 fn readdir(ctx: &Ctx, fh: u64, offset: i64, mut reply: ReplyDirectory) {
     let result = ctx.tree.readdir(fh, offset, |e| {
-        reply.add(e.ino.0, e.next, file_type(e.kind), &e.name)
+        reply.add(
+            INodeNo(e.ino.0),
+            next_offset(e.next),
+            file_type(e.kind),
+            &e.name,
+        )
     });
     match result {
         Ok(()) => reply.ok(),
@@ -967,17 +997,19 @@ fn readdirplus(ctx: &Ctx, dir: Ino, fh: u64, offset: i64, mut reply: ReplyDirect
         if Tree::is_dot(&e.name) {
             // The kernel takes no reference for `.` and `..`; only the type matters.
             let mut attr = FileAttr {
-                ino: e.ino.0,
+                ino: INodeNo(e.ino.0),
                 kind: FileType::Directory,
                 ..EMPTY_ATTR
             };
             attr.perm = 0o755;
-            return reply.add(e.ino.0, e.next, &e.name, &Duration::ZERO, &attr, 0);
+            let (at, next) = (INodeNo(e.ino.0), next_offset(e.next));
+            return reply.add(at, next, &e.name, &Duration::ZERO, &attr, GENERATION);
         }
         let Ok(attr) = ctx.tree.lookup(dir, &e.name) else {
             return false;
         };
-        let full = reply.add(attr.ino.0, e.next, &e.name, &TTL, &file_attr(&attr), 0);
+        let (at, next) = (INodeNo(attr.ino.0), next_offset(e.next));
+        let full = reply.add(at, next, &e.name, &TTL, &file_attr(&attr), GENERATION);
         if full {
             // Not sent, so the kernel will not count it: give the reference back.
             ctx.tree.forget(attr.ino, 1);
@@ -991,7 +1023,7 @@ fn readdirplus(ctx: &Ctx, dir: Ino, fh: u64, offset: i64, mut reply: ReplyDirect
 }
 
 const EMPTY_ATTR: FileAttr = FileAttr {
-    ino: 0,
+    ino: INodeNo(0),
     size: 0,
     blocks: 0,
     atime: SystemTime::UNIX_EPOCH,

@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fuser::Notifier;
+use fuser::{INodeNo, Notifier};
 
 use super::stats::FuseStats;
 use crate::events::{Change, ChangeSink, Origin};
@@ -53,9 +53,9 @@ impl ChangeSink for Invalidator {
             // The parent's attributes (mtime, size) and cached listing change with the entry.
             Change::Entry { parent, name } => self
                 .notifier
-                .inval_entry(parent.0, name)
-                .and_then(|()| self.notifier.inval_inode(parent.0, 0, -1)),
-            Change::Inode { ino } => self.notifier.inval_inode(ino.0, 0, -1),
+                .inval_entry(INodeNo(parent.0), name)
+                .and_then(|()| self.notifier.inval_inode(INodeNo(parent.0), 0, -1)),
+            Change::Inode { ino } => self.notifier.inval_inode(INodeNo(ino.0), 0, -1),
         };
         if let Err(e) = result {
             // fuser already ignores ENOENT; ENOTCONN/ENODEV mean the mount is going away.

@@ -14,11 +14,13 @@ pub mod mount;
 mod pool;
 pub mod stats;
 
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use fuser::{MountOption, Session};
+use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
 
 pub use mount::{
     check_fuse_available, clear_stale_mount, is_mounted, lazy_unmount, mount_state, MountState,
@@ -57,7 +59,10 @@ impl Default for MountOptions {
 /// A live mount. Unmounts on drop.
 pub struct Mounted {
     mountpoint: PathBuf,
-    session: Option<fuser::BackgroundSession>,
+    /// The thread running the session loop; `None` once unmounted.
+    session: Option<JoinHandle<io::Result<()>>>,
+    /// fuser's own unmount, taken out of the session (see `shutdown`).
+    unmounter: SessionUnmounter,
     shared: Arc<Shared>,
     alive: Arc<AtomicBool>,
 }
@@ -73,8 +78,10 @@ pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<
         init: adapter::InitSignal::default(),
     });
     let adapter = Adapter::new(tree.clone(), opts.threads, opts.passthrough, shared.clone());
-    let session = Session::new(adapter, mountpoint, &mount_options(opts))
+    // Mounts and answers the kernel's INIT before returning.
+    let mut session = Session::new(adapter, mountpoint, &session_config(opts))
         .map_err(|e| Error::io_at(mountpoint, e))?;
+    let unmounter = session.unmount_callable();
     let alive = Arc::new(AtomicBool::new(true));
     let invalidator = inval::Invalidator {
         notifier: session.notifier(),
@@ -83,10 +90,11 @@ pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<
         stats: shared.stats.clone(),
     };
     tree.root().events().subscribe(Arc::new(invalidator));
-    let session = session.spawn().map_err(|e| Error::io_at(mountpoint, e))?;
+    let session = spawn_session(session).map_err(|e| Error::io_at(mountpoint, e))?;
     let mounted = Mounted {
         mountpoint: mountpoint.to_path_buf(),
         session: Some(session),
+        unmounter,
         shared,
         alive,
     };
@@ -102,8 +110,9 @@ pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<
     Ok(mounted)
 }
 
-fn mount_options(opts: &MountOptions) -> Vec<MountOption> {
-    let mut options = vec![
+fn session_config(opts: &MountOptions) -> Config {
+    let mut config = Config::default();
+    config.mount_options = vec![
         MountOption::FSName(opts.fsname.clone()),
         MountOption::Subtype("wekad".into()),
         MountOption::DefaultPermissions,
@@ -112,10 +121,25 @@ fn mount_options(opts: &MountOptions) -> Vec<MountOption> {
         MountOption::NoSuid,
         MountOption::Exec,
     ];
-    if opts.allow_other {
-        options.push(MountOption::AllowOther);
-    }
-    options
+    // `All` mounts with `allow_other`; `Owner` (fuser's default) refuses other users.
+    config.acl = if opts.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    config
+}
+
+/// Runs the session loop on a thread of our own rather than `Session::spawn`'s, so that it
+/// can take a umask of 0 first (see `pool`): the loop answers mknod, mkdir and friends on
+/// its thread, and fuser's event-loop thread, started from this one, shares its umask.
+fn spawn_session(session: Session<Adapter>) -> io::Result<JoinHandle<io::Result<()>>> {
+    std::thread::Builder::new()
+        .name("wekad-fuse-session".into())
+        .spawn(move || {
+            pool::own_umask();
+            session.run()
+        })
 }
 
 impl Mounted {
@@ -153,11 +177,16 @@ impl Mounted {
             }
             Err(_) => mount::lazy_unmount(&self.mountpoint).map(|()| false),
         };
-        let guard = session.guard;
+        // Left in the session, fuser's handle would unmount the path again whenever the
+        // session loop ends, which after a lazy unmount may be much later, when something
+        // else can be mounted there. Taken now, its second attempt is immediate, like the
+        // one fuser 0.16 made when its background session was dropped here. The mount is
+        // gone or detached by now, so that attempt fails (EINVAL) and means nothing.
+        let _ = self.unmounter.unmount();
         if let Ok(true) = clean {
             // The kernel closed the connection, so the session loop ends now.
             // A session loop that failed has nothing left to clean up.
-            let _ = guard.join();
+            let _ = session.join();
         }
         clean.map(drop)
     }
