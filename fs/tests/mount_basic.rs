@@ -50,3 +50,47 @@ fn passthrough_is_active_on_this_kernel() {
     assert_eq!(back.len(), 1 << 20);
     assert!(m.mounted().stats().passthrough_opens() >= 1);
 }
+
+/// Calls and errors of `op` so far.
+fn op_count(m: &Mnt, op: &str) -> (u64, u64) {
+    let ops = m.mounted().stats().ops();
+    ops.iter()
+        .find(|o| o.op == op)
+        .map_or((0, 0), |o| (o.calls, o.errors))
+}
+
+#[test]
+fn a_file_created_through_the_mount_is_opened_with_passthrough_by_create() {
+    let m = Mnt::new();
+    assert!(m.mounted().passthrough_active());
+    let stats = m.mounted().stats();
+    // Write-only (the daemon registers another descriptor as the backing file) and
+    // read-write (the handle itself serves as the backing file).
+    for (name, read) in [("wo", false), ("rw", true)] {
+        let opens = stats.passthrough_opens();
+        let mut f = fs::OpenOptions::new()
+            .create_new(true)
+            .read(read)
+            .write(true)
+            .open(m.path(name))
+            .unwrap();
+        assert_eq!(stats.passthrough_opens(), opens + 1, "{name}");
+        f.write_all(b"straight to the backing file").unwrap();
+        drop(f);
+        assert_eq!(
+            fs::read(m.backing(name)).unwrap(),
+            b"straight to the backing file"
+        );
+        assert_eq!(
+            fs::read(m.path(name)).unwrap(),
+            b"straight to the backing file"
+        );
+    }
+    // One CREATE per file, no MKNOD + OPEN fallback, and the data never went through the
+    // daemon.
+    assert_eq!(op_count(&m, "create"), (2, 0));
+    assert_eq!(op_count(&m, "mknod"), (0, 0));
+    assert_eq!(op_count(&m, "write").0, 0);
+    assert_eq!(stats.bytes_written(), 0);
+    assert_eq!(stats.passthrough_fallbacks(), 0);
+}

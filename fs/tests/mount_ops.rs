@@ -302,7 +302,8 @@ fn open_flags_excl_trunc_and_append_behave_as_locally() {
 
 #[test]
 fn open_flags_excl_trunc_and_append_behave_as_locally_through_create() {
-    // Without passthrough the kernel uses CREATE (with passthrough, MKNOD + OPEN).
+    // CREATE answered without a passthrough backing file (`check_open_flags` through the
+    // default mount covers CREATE with one).
     let m = Mnt::with(MountOptions {
         passthrough: false,
         ..MountOptions::default()

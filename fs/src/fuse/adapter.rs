@@ -14,11 +14,12 @@
 //! thread with `O_NONBLOCK` and go to the pool only when they would wait.
 //! `reply_error` is the one place that logs and counts an error.
 //!
-//! Kernel passthrough: when the kernel accepted `FUSE_PASSTHROUGH`, `open` registers the
-//! handle's backing descriptor and the kernel then reads and writes the backing file
-//! itself. `create` does not answer with a backing file yet, and an inode cannot be open
-//! both cached and passthrough at once (the kernel says ETXTBSY), so with passthrough
-//! `create` answers ENOSYS once and the kernel falls back to `mknod` + `open` for good.
+//! Kernel passthrough: when the kernel accepted `FUSE_PASSTHROUGH`, `open` and `create`
+//! register the handle's backing descriptor and the kernel then reads and writes the
+//! backing file itself. Every passthrough open of one inode shares one registration
+//! (`Backing`), and `create` answers with one too: an inode cannot be open both cached and
+//! passthrough at once (the kernel says ETXTBSY). If the kernel refuses a registration,
+//! that open or create is answered plainly and served through the daemon.
 //!
 //! Caching: files are opened with `FOPEN_KEEP_CACHE` and directories with
 //! `FOPEN_CACHE_DIR`, so the kernel keeps pages and listings across opens, and entries
@@ -33,6 +34,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -821,16 +823,17 @@ impl Filesystem for Adapter {
         reply: ReplyCreate,
     ) {
         let ctx = self.ctx(Op::Create);
-        if self.shared.passthrough.load(Ordering::Relaxed) {
-            // See the module docs: the kernel then uses mknod + open, and open can pass through.
-            reply.error(Errno::ENOSYS);
-            return;
-        }
+        let passthrough = self.shared.passthrough.load(Ordering::Relaxed);
+        let backing = self.backing.clone();
         let (who, name) = (caller(req), name.to_owned());
         let run = move || {
             // The name may exist by now (made through S3): the engine then opens it as
             // `open` does, clearing its set-ID bits for an unprivileged caller.
             match ctx.tree.create(ino(parent), &name, mode, flags, who) {
+                Ok((attr, fh)) if passthrough => {
+                    let ino = attr.ino.0;
+                    open_passthrough(&ctx, &backing, ino, fh, Created { reply, attr });
+                }
                 Ok((attr, fh)) => {
                     ctx.stats.file_opened(None);
                     let fopen = plain_open_flags(flags);
@@ -907,9 +910,65 @@ impl Filesystem for Adapter {
     }
 }
 
-/// Answers an open with the inode's backing file registered for kernel passthrough, or
-/// plainly if the kernel refuses it.
-fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, reply: ReplyOpen) {
+/// A reply that can hand the kernel an open file with a passthrough backing file: OPEN's,
+/// or CREATE's with the new entry's attributes.
+trait PassthroughReply {
+    /// Registers `fd` as a backing file with the kernel.
+    fn open_backing(&self, fd: BorrowedFd<'_>) -> std::io::Result<BackingId>;
+    /// Answers with handle `fh` read and written by the kernel on backing file `id`.
+    fn passthrough(self, fh: u64, id: &BackingId);
+    /// Answers with handle `fh` served through the daemon.
+    fn plain(self, fh: u64);
+}
+
+impl PassthroughReply for ReplyOpen {
+    fn open_backing(&self, fd: BorrowedFd<'_>) -> std::io::Result<BackingId> {
+        ReplyOpen::open_backing(self, fd)
+    }
+
+    fn passthrough(self, fh: u64, id: &BackingId) {
+        self.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
+    }
+
+    fn plain(self, fh: u64) {
+        self.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+    }
+}
+
+/// A CREATE reply with the attributes of the entry it hands over.
+struct Created {
+    reply: ReplyCreate,
+    attr: Attr,
+}
+
+impl PassthroughReply for Created {
+    fn open_backing(&self, fd: BorrowedFd<'_>) -> std::io::Result<BackingId> {
+        self.reply.open_backing(fd)
+    }
+
+    fn passthrough(self, fh: u64, id: &BackingId) {
+        let attr = file_attr(&self.attr);
+        let (fh, fopen) = (FileHandle(fh), FopenFlags::empty());
+        self.reply
+            .created_passthrough(&TTL, &attr, GENERATION, fh, fopen, id);
+    }
+
+    fn plain(self, fh: u64) {
+        let attr = file_attr(&self.attr);
+        let (fh, fopen) = (FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+        self.reply.created(&TTL, &attr, GENERATION, fh, fopen);
+    }
+}
+
+/// Answers an open (or create) with the inode's backing file registered for kernel
+/// passthrough, or plainly if the kernel refuses it.
+fn open_passthrough(
+    ctx: &Ctx,
+    backing: &Mutex<Backing>,
+    ino: u64,
+    fh: u64,
+    reply: impl PassthroughReply,
+) {
     // Locked across registration and reply so a racing release cannot drop the id.
     let mut map = lock(backing);
     if let Some(entry) = map.by_ino.get_mut(&ino) {
@@ -917,7 +976,7 @@ fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, repl
         // Counted before the reply: once answered, the caller may close it (a RELEASE) or
         // the daemon may be told to stop and ask how many files are open.
         ctx.stats.file_opened(Some(true));
-        reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &entry.0);
+        reply.passthrough(fh, &entry.0);
         map.by_fh.insert(fh, ino);
         return;
     }
@@ -925,21 +984,21 @@ fn open_passthrough(ctx: &Ctx, backing: &Mutex<Backing>, ino: u64, fh: u64, repl
         let id = if handle.shareable_as_backing() {
             reply.open_backing(handle.fd())
         } else {
-            reply.open_backing(ctx.tree.backing_fd(Ino(ino))?)
+            reply.open_backing(ctx.tree.backing_fd(Ino(ino))?.as_fd())
         };
         id.map_err(Error::from)
     });
     match registered {
         Ok(id) => {
             ctx.stats.file_opened(Some(true));
-            reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id);
+            reply.passthrough(fh, &id);
             map.by_ino.insert(ino, (id, 1));
             map.by_fh.insert(fh, ino);
         }
         Err(e) => {
             tracing::debug!(fh, error = %e, "passthrough refused, serving the file through the daemon");
             ctx.stats.file_opened(Some(false));
-            reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+            reply.plain(fh);
         }
     }
 }

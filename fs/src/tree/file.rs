@@ -260,6 +260,11 @@ impl Tree {
             .files
             .insert(FileHandle::new(attr.ino, file, flags & !libc::O_TRUNC));
         self.publish_entry(parent, name);
+        if opens_for_change(flags) {
+            // As in `open`: with kernel passthrough the writes to come never reach the
+            // engine, so this is the last the object view hears of the content.
+            self.publish_inode(attr.ino);
+        }
         Ok((attr, fh))
     }
 

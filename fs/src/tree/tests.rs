@@ -412,6 +412,23 @@ fn every_mutation_publishes_a_fuse_change() {
 }
 
 #[test]
+fn a_create_for_writing_publishes_the_inode_as_an_open_for_writing_does() {
+    let f = fixture();
+    let rec = Arc::new(Recorder::default());
+    f.tree.root().events().subscribe(rec.clone());
+    let (a, fh) = f
+        .tree
+        .create(Ino::ROOT, OsStr::new("a"), 0o644, libc::O_WRONLY, ME)
+        .unwrap();
+    f.tree.release(fh).unwrap();
+    let seen = lock(&rec.0).clone();
+    assert!(
+        seen.contains(&(Origin::Fuse, Change::Inode { ino: a.ino })),
+        "{seen:?}"
+    );
+}
+
+#[test]
 fn sparse_files_report_data_and_holes() {
     let f = fixture();
     let (_, fh) = f
