@@ -30,21 +30,10 @@ pub fn init(level: &LogLevel) -> LogHandle {
     LogHandle { handle }
 }
 
-/// fuser 0.16 checks whether its mount is still alive by polling `/dev/fuse` and reads
-/// POLLERR (the connection is gone) as "still mounted", so after `Mounted::unmount` has
-/// unmounted cleanly, its own drop unmounts a second time and logs a spurious
-/// `ERROR Unmount failed: Invalid argument`. The module that logs it does nothing else, and
-/// our unmount reports its own failures, so that target is silenced.
-const FUSER_DOUBLE_UNMOUNT: &str = "fuser::mnt::fuse_pure=off";
-
 fn filter_for(level: &LogLevel) -> EnvFilter {
-    let filter = match std::env::var("RUST_LOG") {
+    match std::env::var("RUST_LOG") {
         Ok(env) if !env.is_empty() => EnvFilter::builder().parse_lossy(env),
         _ => EnvFilter::builder().parse_lossy(level.as_str()),
-    };
-    match FUSER_DOUBLE_UNMOUNT.parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
     }
 }
 
