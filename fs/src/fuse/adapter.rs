@@ -53,7 +53,6 @@ use crate::error::Error;
 use crate::root::Ino;
 use crate::sync::{lock, Arc, Mutex};
 use crate::tree::{Attr, Caller, FileKind, SetAttr, TimeSet, Tree};
-use std::sync::Condvar;
 
 /// How long the kernel may cache entries (negative ones included) and attributes. The
 /// daemon owns the tree: changes made through the mount are the kernel's own, and every
@@ -67,34 +66,10 @@ const TTL: Duration = Duration::from_secs(30);
 /// offered), so it is always 0.
 const GENERATION: Generation = Generation(0);
 
-/// Set once the kernel's INIT has been answered.
-#[derive(Default)]
-pub(crate) struct InitSignal {
-    done: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl InitSignal {
-    fn set(&self) {
-        *lock(&self.done) = true;
-        self.cv.notify_all();
-    }
-
-    /// Waits up to `timeout` for INIT; true if it happened.
-    pub(crate) fn wait(&self, timeout: Duration) -> bool {
-        let guard = lock(&self.done);
-        match self.cv.wait_timeout_while(guard, timeout, |done| !*done) {
-            Ok((done, _)) => *done,
-            Err(poisoned) => *poisoned.into_inner().0,
-        }
-    }
-}
-
 /// State shared between the adapter and the `Mounted` handle.
 pub(crate) struct Shared {
     pub(crate) stats: Arc<FuseStats>,
     pub(crate) passthrough: AtomicBool,
-    pub(crate) init: InitSignal,
 }
 
 pub(crate) struct Adapter {
@@ -318,7 +293,6 @@ impl Filesystem for Adapter {
         }
         // fuser 0.18 answers INIT inside `Session::new`, on the mounting thread: the
         // session thread gets its umask of 0 where `mount` starts it, not here.
-        self.shared.init.set();
         Ok(())
     }
 

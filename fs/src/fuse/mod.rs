@@ -18,7 +18,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
 
@@ -67,15 +66,11 @@ pub struct Mounted {
     alive: Arc<AtomicBool>,
 }
 
-/// How long to wait for the kernel's INIT after mounting.
-const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Mounts `tree` at `mountpoint` and serves it in the background.
 pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<Mounted> {
     let shared = Arc::new(Shared {
         stats: Arc::new(FuseStats::default()),
         passthrough: AtomicBool::new(false),
-        init: adapter::InitSignal::default(),
     });
     let adapter = Adapter::new(tree.clone(), opts.threads, opts.passthrough, shared.clone());
     // Mounts and answers the kernel's INIT before returning.
@@ -98,9 +93,6 @@ pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<
         shared,
         alive,
     };
-    if !mounted.shared.init.wait(INIT_TIMEOUT) {
-        tracing::warn!(mountpoint = %mountpoint.display(), "the kernel has not initialised the mount yet");
-    }
     tracing::info!(
         mountpoint = %mountpoint.display(),
         passthrough = mounted.passthrough_active(),
