@@ -131,6 +131,17 @@ fn drop_setid_of(fd: BorrowedFd<'_>) -> Result<bool> {
     Ok(true)
 }
 
+/// What opening an existing file for change does to it: its stored ETag goes stale (with
+/// passthrough the writes to come never reach the engine), and a caller other than root
+/// clears its set-ID bits (see `Tree::drop_setid`).
+fn opened_for_change(fd: BorrowedFd<'_>, caller: Caller) -> Result<()> {
+    xattr::forget_etag(fd);
+    if caller.uid != 0 {
+        drop_setid_of(fd)?;
+    }
+    Ok(())
+}
+
 /// True if open(2) `flags` may change the file's content.
 fn opens_for_change(flags: i32) -> bool {
     writable(flags) || flags & libc::O_TRUNC != 0
@@ -205,10 +216,7 @@ impl Tree {
         let file = File::from(file);
         // The caller's flags, not the upgraded ones, say whether the content may change.
         if opens_for_change(flags) {
-            xattr::forget_etag(file.as_fd());
-            if caller.uid != 0 {
-                drop_setid_of(file.as_fd())?;
-            }
+            opened_for_change(file.as_fd(), caller)?;
             self.publish_inode(ino);
         }
         Ok(self.files.insert(FileHandle::new(ino, file, opened_with)))
@@ -250,10 +258,7 @@ impl Tree {
             self.give_to_caller(dir.as_fd(), file.as_fd(), perm, caller)?;
         } else if opens_for_change(flags) {
             // The name existed (made through S3 meanwhile): opened as `open` would.
-            xattr::forget_etag(file.as_fd());
-            if caller.uid != 0 {
-                drop_setid_of(file.as_fd())?;
-            }
+            opened_for_change(file.as_fd(), caller)?;
         }
         let attr = self.remember(sys::reopen(file.as_fd(), libc::O_PATH)?)?;
         let fh = self
