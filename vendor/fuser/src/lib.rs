@@ -76,6 +76,8 @@ pub use crate::reply::ReplyXattr;
 pub use crate::request_param::Request;
 pub use crate::session::BackgroundSession;
 use crate::session::MAX_WRITE_SIZE;
+pub use crate::dispatch::Dispatcher;
+pub use crate::dispatch::ReplySink;
 pub use crate::session::Session;
 pub use crate::session::SessionACL;
 pub use crate::session::SessionUnmounter;
@@ -83,6 +85,7 @@ pub use crate::session::SessionUnmounter;
 mod access_flags;
 mod bsd_file_flags;
 mod channel;
+mod dispatch;
 mod dev_fuse;
 /// Experimental APIs
 #[cfg(feature = "experimental")]

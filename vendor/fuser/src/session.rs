@@ -244,6 +244,19 @@ impl<FS: Filesystem> Session<FS> {
     /// # Errors
     /// Returns any final error when the session comes to an end.
     pub fn run(self) -> io::Result<()> {
+        self.run_with(|_| Ok(Vec::new()))
+    }
+
+    /// Like [`Session::run`], and first calls `extra` with a [`Dispatcher`] for requests
+    /// that arrive by another transport (wekad: FUSE over io_uring). `extra` returns the
+    /// threads it started; they are joined after the session's own threads, before
+    /// `destroy`, so each must drop its `Dispatcher` clones once the connection ends.
+    /// # Errors
+    /// Returns any final error when the session comes to an end, or `extra`'s error.
+    pub fn run_with(
+        self,
+        extra: impl FnOnce(crate::Dispatcher<FS>) -> io::Result<Vec<JoinHandle<()>>>,
+    ) -> io::Result<()> {
         let Session {
             filesystem,
             ch,
@@ -268,6 +281,13 @@ impl<FS: Filesystem> Session<FS> {
         };
 
         let mut filesystem = Arc::new(filesystem);
+        let extra_threads = extra(crate::Dispatcher::new(SessionEventLoop {
+            thread_name: "fuser-dispatcher".to_string(),
+            filesystem: filesystem.clone(),
+            ch: ch.clone(),
+            allowed,
+            session_owner,
+        }))?;
 
         let mut channels = Vec::with_capacity(n_threads);
 
@@ -318,6 +338,12 @@ impl<FS: Filesystem> Session<FS> {
                 if reply.is_ok() {
                     reply = Err(e);
                 }
+            }
+        }
+
+        for thread in extra_threads {
+            if thread.join().is_err() && reply.is_ok() {
+                reply = Err(io::Error::other("dispatcher thread panicked"));
             }
         }
 
