@@ -43,9 +43,14 @@ fn mount_target(name: &'static str, scratch: &Path, passthrough: bool) -> Target
     let opts = MountOptions {
         passthrough,
         threads: 4,
+        io_uring: std::env::var("WEKAD_BENCH_URING").map_or(true, |v| v != "0"),
         ..MountOptions::default()
     };
     let mounted = weka_fs::fuse::mount(tree, &mnt, &opts).unwrap();
+    eprintln!(
+        "{name}: requests over {}",
+        if mounted.io_uring_active() { "io_uring" } else { "/dev/fuse" }
+    );
     assert_eq!(
         mounted.passthrough_active(),
         passthrough,

@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
@@ -48,6 +48,7 @@ use fuser::{
 };
 
 use super::pool::Pool;
+use super::uring;
 use super::stats::{FuseStats, Op};
 use crate::error::Error;
 use crate::root::Ino;
@@ -70,6 +71,18 @@ const GENERATION: Generation = Generation(0);
 pub(crate) struct Shared {
     pub(crate) stats: Arc<FuseStats>,
     pub(crate) passthrough: AtomicBool,
+    /// Set by INIT: the payload buffer each io_uring entry needs, 0 when the kernel
+    /// was not asked for FUSE over io_uring (see `uring`).
+    pub(crate) uring_payload: AtomicUsize,
+    /// The io_uring queues registered and serve requests.
+    pub(crate) uring: AtomicBool,
+}
+
+/// Which kernel features to ask INIT for, each used only if the kernel offers it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Transport {
+    pub(crate) passthrough: bool,
+    pub(crate) io_uring: bool,
 }
 
 pub(crate) struct Adapter {
@@ -77,6 +90,7 @@ pub(crate) struct Adapter {
     pool: Pool,
     shared: Arc<Shared>,
     want_passthrough: bool,
+    want_uring: bool,
     backing: Arc<Mutex<Backing>>,
 }
 
@@ -108,15 +122,37 @@ impl Adapter {
     pub(crate) fn new(
         tree: Arc<Tree>,
         threads: usize,
-        want_passthrough: bool,
+        want: Transport,
         shared: Arc<Shared>,
     ) -> Adapter {
         Adapter {
             tree,
             pool: Pool::new(threads),
             shared,
-            want_passthrough,
+            want_passthrough: want.passthrough,
+            want_uring: want.io_uring,
             backing: Arc::default(),
+        }
+    }
+
+    /// Asks INIT for FUSE over io_uring when the kernel offers it (Linux 6.14+ with
+    /// `fuse.enable_uring=Y`) and io_uring works here, and records the payload size
+    /// the ring entries need. Writes are capped at 1 MiB (what 256 pages allow anyway)
+    /// so that entries are not sized for fuser's 16 MiB default.
+    fn ask_for_uring(&self, config: &mut KernelConfig) {
+        if !config.capabilities().contains(InitFlags::FUSE_OVER_IO_URING) || !uring::usable() {
+            return;
+        }
+        let max_write = 1 << 20;
+        if config.set_max_write(max_write).is_err() {
+            return;
+        }
+        // fuser has no getter for the readahead the kernel proposed: set it to itself.
+        let readahead = config.set_max_readahead(0).unwrap_or(0);
+        let _ = config.set_max_readahead(readahead);
+        if config.add_capabilities(InitFlags::FUSE_OVER_IO_URING).is_ok() {
+            let payload = uring::payload_len(max_write as usize, readahead as usize);
+            self.shared.uring_payload.store(payload, Ordering::Relaxed);
         }
     }
 
@@ -285,6 +321,9 @@ impl Filesystem for Adapter {
         for cap in [wanted, InitFlags::FUSE_MAX_PAGES, killpriv] {
             // A capability this kernel lacks is simply not used.
             let _ = config.add_capabilities(cap);
+        }
+        if self.want_uring {
+            self.ask_for_uring(config);
         }
         if self.want_passthrough {
             let ok = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
@@ -799,26 +838,33 @@ impl Filesystem for Adapter {
         let ctx = self.ctx(Op::Create);
         let passthrough = self.shared.passthrough.load(Ordering::Relaxed);
         let backing = self.backing.clone();
-        let (who, name) = (caller(req), name.to_owned());
-        let run = move || {
-            // The name may exist by now (made through S3): the engine then opens it as
-            // `open` does, clearing its set-ID bits for an unprivileged caller.
-            match ctx.tree.create(ino(parent), &name, mode, flags, who) {
-                Ok((attr, fh)) if passthrough => {
-                    let ino = attr.ino.0;
-                    open_passthrough(&ctx, &backing, ino, fh, Created { reply, attr });
-                }
-                Ok((attr, fh)) => {
-                    ctx.stats.file_opened(None);
-                    let fopen = plain_open_flags(flags);
-                    reply.created(&TTL, &file_attr(&attr), GENERATION, FileHandle(fh), fopen);
-                }
-                Err(e) => ctx.fail(reply, e),
+        let who = caller(req);
+        let finish = move |created: crate::Result<(Attr, u64)>| match created {
+            Ok((attr, fh)) if passthrough => {
+                let ino = attr.ino.0;
+                open_passthrough(&ctx, &backing, ino, fh, Created { reply, attr });
             }
+            Ok((attr, fh)) => {
+                ctx.stats.file_opened(None);
+                let fopen = plain_open_flags(flags);
+                reply.created(&TTL, &file_attr(&attr), GENERATION, FileHandle(fh), fopen);
+            }
+            Err(e) => ctx.fail(reply, e),
         };
-        // Not on the session thread, like `open`: the name may exist by now and its open
-        // wait for a lease or a truncate.
-        self.pool.spawn(run);
+        // A new file is created here on the session thread: nothing about it can wait.
+        // The name may exist by now (made through S3): the engine then opens it as `open`
+        // does, clearing its set-ID bits for an unprivileged caller, on a worker, since
+        // that open may wait for a lease or a truncate.
+        let tree = self.tree.clone();
+        match tree.create_new(ino(parent), name, mode, flags, who) {
+            Ok(Some(created)) => finish(Ok(created)),
+            Ok(None) => {
+                let name = name.to_owned();
+                self.pool
+                    .spawn(move || finish(tree.create(ino(parent), &name, mode, flags, who)));
+            }
+            Err(e) => finish(Err(e)),
+        }
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]

@@ -13,10 +13,12 @@ mod inval;
 pub mod mount;
 mod pool;
 pub mod stats;
+mod uring;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
@@ -29,7 +31,7 @@ pub use stats::{FuseStats, Op, OpCount};
 use crate::error::{Error, Result};
 use crate::sync::Arc;
 use crate::tree::Tree;
-use adapter::{Adapter, Shared};
+use adapter::{Adapter, Shared, Transport};
 
 /// How to mount.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,9 @@ pub struct MountOptions {
     pub threads: usize,
     /// Try kernel passthrough for open files (used when the kernel offers it).
     pub passthrough: bool,
+    /// Take requests over FUSE's io_uring transport, one queue per CPU, when the kernel
+    /// offers it (Linux 6.14+ with the `fuse` module's `enable_uring` parameter on).
+    pub io_uring: bool,
     /// The source shown in `mount` output.
     pub fsname: String,
 }
@@ -50,6 +55,7 @@ impl Default for MountOptions {
             allow_other: false,
             threads: 8,
             passthrough: true,
+            io_uring: true,
             fsname: "wekad".into(),
         }
     }
@@ -71,8 +77,14 @@ pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<
     let shared = Arc::new(Shared {
         stats: Arc::new(FuseStats::default()),
         passthrough: AtomicBool::new(false),
+        uring_payload: AtomicUsize::new(0),
+        uring: AtomicBool::new(false),
     });
-    let adapter = Adapter::new(tree.clone(), opts.threads, opts.passthrough, shared.clone());
+    let want = Transport {
+        passthrough: opts.passthrough,
+        io_uring: opts.io_uring,
+    };
+    let adapter = Adapter::new(tree.clone(), opts.threads, want, shared.clone());
     // Mounts and answers the kernel's INIT before returning.
     let mut session = Session::new(adapter, mountpoint, &session_config(opts))
         .map_err(|e| Error::io_at(mountpoint, e))?;
@@ -85,7 +97,7 @@ pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<
         stats: shared.stats.clone(),
     };
     tree.root().events().subscribe(Arc::new(invalidator));
-    let session = spawn_session(session).map_err(|e| Error::io_at(mountpoint, e))?;
+    let session = spawn_session(session, shared.clone()).map_err(|e| Error::io_at(mountpoint, e))?;
     let mounted = Mounted {
         mountpoint: mountpoint.to_path_buf(),
         session: Some(session),
@@ -96,8 +108,10 @@ pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<
     tracing::info!(
         mountpoint = %mountpoint.display(),
         passthrough = mounted.passthrough_active(),
-        "FUSE mount ready ({})",
-        if mounted.passthrough_active() { "kernel passthrough active" } else { "plain read/write through the daemon" }
+        io_uring = mounted.io_uring_active(),
+        "FUSE mount ready ({}; {})",
+        if mounted.passthrough_active() { "kernel passthrough active" } else { "plain read/write through the daemon" },
+        if mounted.io_uring_active() { "requests over io_uring, one queue per CPU" } else { "requests over /dev/fuse" },
     );
     Ok(mounted)
 }
@@ -125,16 +139,52 @@ fn session_config(opts: &MountOptions) -> Config {
 /// Runs the session loop on a thread of our own rather than `Session::spawn`'s, so that it
 /// can take a umask of 0 first (see `pool`): the loop answers mknod, mkdir and friends on
 /// its thread, and fuser's event-loop thread, started from this one, shares its umask.
-fn spawn_session(session: Session<Adapter>) -> io::Result<JoinHandle<io::Result<()>>> {
-    std::thread::Builder::new()
+///
+/// When INIT agreed on FUSE over io_uring, the ring queues are registered before `mount`
+/// returns (the kernel holds requests until they are), and their threads are joined with
+/// the session's. `/dev/fuse` still carries FORGET and INTERRUPT.
+fn spawn_session(
+    session: Session<Adapter>,
+    shared: Arc<Shared>,
+) -> io::Result<JoinHandle<io::Result<()>>> {
+    let payload = shared.uring_payload.load(Ordering::Relaxed);
+    let dev = match payload {
+        0 => None,
+        _ => Some(session.as_fd().try_clone_to_owned()?),
+    };
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
         .name("wekad-fuse-session".into())
         .spawn(move || {
             pool::own_umask();
-            session.run()
-        })
+            session.run_with(|dispatcher| {
+                let threads = match dev {
+                    Some(dev) => {
+                        let (threads, result) = uring::start(&dispatcher, dev, payload);
+                        match result {
+                            Ok(()) => shared.uring.store(true, Ordering::Relaxed),
+                            Err(e) => tracing::warn!(error = %e, "FUSE over io_uring not available, serving requests over /dev/fuse"),
+                        }
+                        threads
+                    }
+                    None => Vec::new(),
+                };
+                let _ = started_tx.send(());
+                Ok(threads)
+            })
+        })?;
+    // Returns once the queues are registered (or were never asked for).
+    let _ = started_rx.recv();
+    Ok(thread)
 }
 
 impl Mounted {
+    /// True when requests arrive over FUSE's io_uring transport (one queue per CPU)
+    /// rather than `/dev/fuse` reads.
+    pub fn io_uring_active(&self) -> bool {
+        self.shared.uring.load(Ordering::Relaxed)
+    }
+
     /// True when the kernel accepted FUSE passthrough: opened files are then read and
     /// written by the kernel directly on the backing files.
     pub fn passthrough_active(&self) -> bool {

@@ -232,6 +232,33 @@ impl Tree {
         flags: i32,
         caller: Caller,
     ) -> Result<(Attr, u64)> {
+        self.create_with(parent, name, mode, flags, caller, true)?
+            .ok_or_else(|| Error::from_errno(libc::EEXIST))
+    }
+
+    /// `create` of a name that does not exist yet, which never waits: a new file has no
+    /// lease to break and nothing to truncate. None when the name exists and `flags`
+    /// lack `O_EXCL`: opening it is `create`'s job, which may wait.
+    pub fn create_new(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+        caller: Caller,
+    ) -> Result<Option<(Attr, u64)>> {
+        self.create_with(parent, name, mode, flags, caller, false)
+    }
+
+    fn create_with(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+        caller: Caller,
+        open_existing: bool,
+    ) -> Result<Option<(Attr, u64)>> {
         let name = self.new_name(parent, name)?;
         let dir = self.inodes.fd(parent)?;
         let access = backing_flags(flags) & !libc::O_TRUNC;
@@ -244,6 +271,9 @@ impl Tree {
         ) {
             Ok(fd) => (File::from(fd), true),
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) && flags & libc::O_EXCL == 0 => {
+                if !open_existing {
+                    return Ok(None);
+                }
                 let fd = sys::open_at(
                     dir.as_fd(),
                     name.as_os_str(),
@@ -270,7 +300,7 @@ impl Tree {
             // engine, so this is the last the object view hears of the content.
             self.publish_inode(attr.ino);
         }
-        Ok((attr, fh))
+        Ok(Some((attr, fh)))
     }
 
     /// A read-write (or, failing that, read-only) descriptor of `ino`, for the kernel to
