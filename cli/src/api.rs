@@ -255,6 +255,9 @@ pub struct Status {
     pub socket: String,
     pub mounted: bool,
     pub passthrough: bool,
+    /// FUSE requests arrive over io_uring (per-CPU queues) rather than `/dev/fuse`.
+    #[serde(default)]
+    pub io_uring: bool,
     pub s3_endpoint: Option<String>,
     pub metrics_endpoint: Option<String>,
     pub users: u64,

@@ -69,6 +69,9 @@ pub struct FuseConfig {
     pub allow_other: bool,
     /// Use the kernel's FUSE passthrough for open files when available.
     pub passthrough: bool,
+    /// Take requests over FUSE's io_uring transport when the kernel offers it (Linux
+    /// 6.14+ with `echo Y > /sys/module/fuse/parameters/enable_uring`).
+    pub io_uring: bool,
     /// FUSE dispatch threads.
     pub threads: usize,
 }
@@ -192,6 +195,7 @@ impl Default for FuseConfig {
         FuseConfig {
             allow_other: false,
             passthrough: true,
+            io_uring: true,
             threads: 4,
         }
     }

@@ -28,6 +28,7 @@ pub fn mount(config: &Config, state: &State, metrics: &Metrics) -> Result<Mounte
         allow_other: config.fuse.allow_other,
         threads: config.fuse.threads,
         passthrough: config.fuse.passthrough,
+        io_uring: config.fuse.io_uring,
         fsname: format!("wekad:{}", config.data.display()),
     };
     let mounted = weka_fs::fuse::mount(tree, &config.mount, &opts).map_err(|e| {

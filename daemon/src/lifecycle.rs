@@ -164,7 +164,7 @@ async fn start(config: Config, reload: Reload, listeners: Listeners) -> Result<S
         counts,
     ));
     let mounted = doors::mount(&config, &state, &metrics)?;
-    status.set_passthrough(mounted.passthrough_active());
+    status.set_fuse_features(mounted.passthrough_active(), mounted.io_uring_active());
     let observer = Arc::new(RequestObserver {
         metrics: metrics.clone(),
         access_log: access_log.clone(),
@@ -269,8 +269,12 @@ impl Service {
             true => "FUSE passthrough active",
             false => "FUSE passthrough not available: reads and writes go through the daemon",
         };
+        let transport = match self.mounted.as_ref().is_some_and(|m| m.io_uring_active()) {
+            true => "requests over io_uring",
+            false => "requests over /dev/fuse",
+        };
         let line = format!(
-            "serving {} on {} and S3 on http://{s3} ({passthrough})",
+            "serving {} on {} and S3 on http://{s3} ({passthrough}; {transport})",
             self.config.data.display(),
             self.config.mount.display()
         );
@@ -418,12 +422,13 @@ fn watchdog_ping(mount: &Path) {
 fn status_line(s: &weka::api::Status) -> String {
     let count = |k: &str| s.counters.get(k).copied().unwrap_or(0);
     format!(
-        "serving: {} S3 requests ({} client errors, {} server errors), {} FUSE operations, passthrough {}",
+        "serving: {} S3 requests ({} client errors, {} server errors), {} FUSE operations, passthrough {}, io_uring {}",
         count("s3_requests"),
         count("s3_client_errors"),
         count("s3_server_errors"),
         count("fuse_operations"),
         if s.passthrough { "on" } else { "off" },
+        if s.io_uring { "on" } else { "off" },
     )
 }
 

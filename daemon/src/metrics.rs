@@ -61,6 +61,7 @@ pub struct Metrics {
     fuse_errors: Family<Op, Counter>,
     open_handles: Gauge,
     passthrough: Gauge,
+    io_uring: Gauge,
     totals: Totals,
     fuse_source: OnceLock<FuseSource>,
     /// Serialises catching up with the FUSE counters, so concurrent scrapes never add twice.
@@ -109,6 +110,7 @@ impl Metrics {
             fuse_errors: Family::default(),
             open_handles: Gauge::default(),
             passthrough: Gauge::default(),
+            io_uring: Gauge::default(),
             totals: Totals::default(),
             fuse_source: OnceLock::new(),
             fuse_sampling: Mutex::new(()),
@@ -163,6 +165,11 @@ impl Metrics {
             "1 when the kernel's FUSE passthrough is active",
             m.passthrough.clone(),
         );
+        registry.register(
+            "fuse_io_uring",
+            "1 when FUSE requests arrive over io_uring (one queue per CPU)",
+            m.io_uring.clone(),
+        );
         let info = Family::<BuildInfo, Gauge>::default();
         info.get_or_create(&BuildInfo {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -212,9 +219,10 @@ impl Metrics {
         self.totals.sts_issued.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Reports whether FUSE passthrough is active.
-    pub fn set_passthrough(&self, active: bool) {
-        self.passthrough.set(i64::from(active));
+    /// Reports whether FUSE passthrough and the io_uring transport are active.
+    pub fn set_fuse_features(&self, passthrough: bool, io_uring: bool) {
+        self.passthrough.set(i64::from(passthrough));
+        self.io_uring.set(i64::from(io_uring));
     }
 
     /// Where the FUSE counters are read at scrape time (set once, after mounting).

@@ -38,6 +38,7 @@ pub struct StatusSource {
     places: Places,
     metrics: Arc<Metrics>,
     passthrough: AtomicBool,
+    io_uring: AtomicBool,
     counts: Option<Arc<dyn Counts>>,
 }
 
@@ -52,14 +53,16 @@ impl StatusSource {
             places,
             metrics,
             passthrough: AtomicBool::new(false),
+            io_uring: AtomicBool::new(false),
             counts,
         }
     }
 
-    /// Records whether FUSE passthrough is active.
-    pub fn set_passthrough(&self, active: bool) {
-        self.passthrough.store(active, Ordering::Relaxed);
-        self.metrics.set_passthrough(active);
+    /// Records whether FUSE passthrough and the io_uring transport are active.
+    pub fn set_fuse_features(&self, passthrough: bool, io_uring: bool) {
+        self.passthrough.store(passthrough, Ordering::Relaxed);
+        self.io_uring.store(io_uring, Ordering::Relaxed);
+        self.metrics.set_fuse_features(passthrough, io_uring);
     }
 
     /// The current status.
@@ -80,6 +83,7 @@ impl StatusSource {
             socket: p.socket.clone(),
             mounted: crate::checks::is_mounted(std::path::Path::new(&p.mount)),
             passthrough: self.passthrough.load(Ordering::Relaxed),
+            io_uring: self.io_uring.load(Ordering::Relaxed),
             s3_endpoint: p.s3.clone(),
             metrics_endpoint: p.metrics.clone(),
             users,
@@ -115,7 +119,7 @@ mod tests {
             ..Places::default()
         };
         let source = StatusSource::new(places, metrics, Some(Arc::new(Fixed)));
-        source.set_passthrough(true);
+        source.set_fuse_features(true, false);
         let s = source.snapshot();
         assert_eq!((s.users, s.policies, s.buckets), (2, 5, 3));
         assert!(s.mounted && s.passthrough);

@@ -49,7 +49,11 @@ fn mount_target(name: &'static str, scratch: &Path, passthrough: bool) -> Target
     let mounted = weka_fs::fuse::mount(tree, &mnt, &opts).unwrap();
     eprintln!(
         "{name}: requests over {}",
-        if mounted.io_uring_active() { "io_uring" } else { "/dev/fuse" }
+        if mounted.io_uring_active() {
+            "io_uring"
+        } else {
+            "/dev/fuse"
+        }
     );
     assert_eq!(
         mounted.passthrough_active(),

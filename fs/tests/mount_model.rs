@@ -140,7 +140,8 @@ fn checksum(data: &[u8]) -> u64 {
 }
 
 fn run(seed: u64, steps: usize, opts: MountOptions) {
-    let m = Mnt::with(opts);
+    let m = Mnt::with(opts.clone());
+    assert_eq!(m.mounted().io_uring_active(), opts.io_uring, "transport");
     let plain = tempfile::tempdir_in("/tmp").unwrap();
     let mut rng = StdRng::seed_from_u64(seed);
     for i in 0..steps {
@@ -166,7 +167,14 @@ fn run(seed: u64, steps: usize, opts: MountOptions) {
 #[test]
 fn random_operation_sequences_match_a_plain_directory() {
     for seed in 1..=6 {
-        run(seed, 250, MountOptions::default());
+        run(
+            seed,
+            250,
+            MountOptions {
+                io_uring: false,
+                ..MountOptions::default()
+            },
+        );
     }
 }
 
@@ -178,6 +186,23 @@ fn random_operation_sequences_match_a_plain_directory_without_passthrough() {
             250,
             MountOptions {
                 passthrough: false,
+                io_uring: false,
+                ..MountOptions::default()
+            },
+        );
+    }
+}
+
+#[test]
+fn random_operation_sequences_match_a_plain_directory_over_io_uring() {
+    common::allow_uring();
+    for (seed, passthrough) in [(201, true), (202, true), (203, false), (204, false)] {
+        run(
+            seed,
+            250,
+            MountOptions {
+                passthrough,
+                io_uring: true,
                 ..MountOptions::default()
             },
         );

@@ -34,6 +34,14 @@ fn render(s: &Status) -> String {
             "  passthrough: {}",
             if s.passthrough { "on" } else { "off" }
         ),
+        format!(
+            "  requests:    {}",
+            if s.io_uring {
+                "io_uring (one queue per CPU)"
+            } else {
+                "/dev/fuse"
+            }
+        ),
         format!("  state:       {}", s.state),
         format!("  socket:      {}", s.socket),
         format!("  s3:          {}", opt(&s.s3_endpoint)),

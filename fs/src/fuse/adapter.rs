@@ -48,8 +48,8 @@ use fuser::{
 };
 
 use super::pool::Pool;
-use super::uring;
 use super::stats::{FuseStats, Op};
+use super::uring;
 use crate::error::Error;
 use crate::root::Ino;
 use crate::sync::{lock, Arc, Mutex};
@@ -140,7 +140,11 @@ impl Adapter {
     /// the ring entries need. Writes are capped at 1 MiB (what 256 pages allow anyway)
     /// so that entries are not sized for fuser's 16 MiB default.
     fn ask_for_uring(&self, config: &mut KernelConfig) {
-        if !config.capabilities().contains(InitFlags::FUSE_OVER_IO_URING) || !uring::usable() {
+        if !config
+            .capabilities()
+            .contains(InitFlags::FUSE_OVER_IO_URING)
+            || !uring::usable()
+        {
             return;
         }
         let max_write = 1 << 20;
@@ -150,7 +154,10 @@ impl Adapter {
         // fuser has no getter for the readahead the kernel proposed: set it to itself.
         let readahead = config.set_max_readahead(0).unwrap_or(0);
         let _ = config.set_max_readahead(readahead);
-        if config.add_capabilities(InitFlags::FUSE_OVER_IO_URING).is_ok() {
+        if config
+            .add_capabilities(InitFlags::FUSE_OVER_IO_URING)
+            .is_ok()
+        {
             let payload = uring::payload_len(max_write as usize, readahead as usize);
             self.shared.uring_payload.store(payload, Ordering::Relaxed);
         }

@@ -16,8 +16,8 @@ pub mod stats;
 mod uring;
 
 use std::io;
-use std::path::{Path, PathBuf};
 use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
@@ -97,7 +97,8 @@ pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<
         stats: shared.stats.clone(),
     };
     tree.root().events().subscribe(Arc::new(invalidator));
-    let session = spawn_session(session, shared.clone()).map_err(|e| Error::io_at(mountpoint, e))?;
+    let session =
+        spawn_session(session, shared.clone()).map_err(|e| Error::io_at(mountpoint, e))?;
     let mounted = Mounted {
         mountpoint: mountpoint.to_path_buf(),
         session: Some(session),
@@ -160,7 +161,7 @@ fn spawn_session(
             session.run_with(|dispatcher| {
                 let threads = match dev {
                     Some(dev) => {
-                        let (threads, result) = uring::start(&dispatcher, dev, payload);
+                        let (threads, result) = uring::start(&dispatcher, dev, payload, &shared.stats);
                         match result {
                             Ok(()) => shared.uring.store(true, Ordering::Relaxed),
                             Err(e) => tracing::warn!(error = %e, "FUSE over io_uring not available, serving requests over /dev/fuse"),

@@ -109,6 +109,7 @@ pub struct FuseStats {
     passthrough_fallbacks: AtomicU64,
     invalidations: AtomicU64,
     invalidations_skipped: AtomicU64,
+    ring_requests: AtomicU64,
 }
 
 impl Default for FuseStats {
@@ -124,6 +125,7 @@ impl Default for FuseStats {
             passthrough_fallbacks: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
             invalidations_skipped: AtomicU64::new(0),
+            ring_requests: AtomicU64::new(0),
         }
     }
 }
@@ -177,6 +179,10 @@ impl FuseStats {
             &self.invalidations_skipped
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn ring_request(&self) {
+        self.ring_requests.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn read_bytes(&self, n: usize) {
@@ -238,5 +244,10 @@ impl FuseStats {
     /// Object-side changes skipped because the kernel held no reference to the inode.
     pub fn invalidations_skipped(&self) -> u64 {
         self.invalidations_skipped.load(Ordering::Relaxed)
+    }
+
+    /// Requests that arrived over FUSE's io_uring transport rather than `/dev/fuse`.
+    pub fn ring_requests(&self) -> u64 {
+        self.ring_requests.load(Ordering::Relaxed)
     }
 }

@@ -35,6 +35,7 @@ use std::thread::JoinHandle;
 use fuser::{Dispatcher, Filesystem, ReplySink};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
+use super::stats::FuseStats;
 use crate::sync::{lock, Arc, Mutex};
 
 const CMD_REGISTER: u32 = 1;
@@ -118,6 +119,7 @@ pub(crate) fn start<FS: Filesystem>(
     dispatcher: &Dispatcher<FS>,
     dev: OwnedFd,
     payload: usize,
+    stats: &Arc<FuseStats>,
 ) -> (Vec<JoinHandle<()>>, io::Result<()>) {
     let dev = Arc::new(dev);
     let cpus = match possible_cpus() {
@@ -144,9 +146,10 @@ pub(crate) fn start<FS: Filesystem>(
     let mut threads = Vec::with_capacity(cpus);
     for (queue, ring) in queues {
         let (fd, dispatcher, ready) = (dev.clone(), dispatcher.clone(), ready_tx.clone());
+        let stats = stats.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("wekad-fuse-ring-{}", queue.qid))
-            .spawn(move || serve(queue, ring, &fd, &dispatcher, &ready));
+            .spawn(move || serve(queue, ring, &fd, &dispatcher, &ready, stats));
         match spawned {
             Ok(thread) => threads.push(thread),
             Err(e) => {
@@ -221,12 +224,17 @@ fn uring_cmd(
         return sqe;
     }
     // The crate has no setter for the SQE's `len`, which REGISTER needs (2 iovecs).
-    // SAFETY: `Entry128` is `repr(C)`: the 64-byte `io_uring_sqe` then 64 command bytes,
-    // all plain integers, so it round-trips through bytes; `len` is the `u32` at 24.
-    let mut bytes: [u8; 128] = unsafe { std::mem::transmute(sqe) };
+    let mut bytes = sqe_bytes(sqe);
     bytes[SQE_LEN..SQE_LEN + 4].copy_from_slice(&2u32.to_ne_bytes());
-    // SAFETY: as above.
+    // SAFETY: see `sqe_bytes`; any bytes are a valid SQE for the type.
     unsafe { std::mem::transmute::<[u8; 128], squeue::Entry128>(bytes) }
+}
+
+/// The raw bytes of an SQE.
+fn sqe_bytes(sqe: squeue::Entry128) -> [u8; 128] {
+    // SAFETY: `Entry128` is `repr(C)`: the 64-byte `io_uring_sqe` then 64 command bytes,
+    // all plain integers without padding, so it round-trips through bytes.
+    unsafe { std::mem::transmute(sqe) }
 }
 
 /// The buffers of one queue's entries, shared by the queue thread (requests) and the
@@ -256,7 +264,9 @@ unsafe impl Sync for Queue {}
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("qid", &self.qid).finish_non_exhaustive()
+        f.debug_struct("Queue")
+            .field("qid", &self.qid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -467,6 +477,7 @@ fn serve<FS: Filesystem>(
     dev: &OwnedFd,
     dispatcher: &Dispatcher<FS>,
     ready: &mpsc::Sender<io::Result<()>>,
+    stats: Arc<FuseStats>,
 ) {
     super::pool::own_umask();
     pin_to_cpu(usize::from(queue.qid));
@@ -479,16 +490,22 @@ fn serve<FS: Filesystem>(
         commit_ids: [0; DEPTH],
         live: DEPTH,
         request: Vec::new(),
+        stats,
     };
     let early = server.register();
     let failed = early.iter().filter(|(t, r)| *t != WAKE && *r < 0).count();
     if failed == DEPTH {
-        let errno = early.iter().find(|(t, _)| *t != WAKE).map_or(libc::EIO, |(_, r)| -r);
+        let errno = early
+            .iter()
+            .find(|(t, _)| *t != WAKE)
+            .map_or(libc::EIO, |(_, r)| -r);
         let _ = ready.send(Err(io::Error::from_raw_os_error(errno)));
         return;
     }
     let _ = ready.send(Ok(()));
-    server.request.reserve(server.queue.payload + IN_HEADER_LEN + OP_IN);
+    server
+        .request
+        .reserve(server.queue.payload + IN_HEADER_LEN + OP_IN);
     server.handle(&early, dispatcher);
     let mut done = Vec::with_capacity(DEPTH + 1);
     while server.live > 0 {
@@ -501,7 +518,12 @@ fn serve<FS: Filesystem>(
             }
         }
         done.clear();
-        done.extend(server.ring.completion().map(|c| (c.user_data(), c.result())));
+        done.extend(
+            server
+                .ring
+                .completion()
+                .map(|c| (c.user_data(), c.result())),
+        );
         server.handle(&done, dispatcher);
     }
 }
@@ -520,6 +542,7 @@ struct Server {
     live: usize,
     /// The request being dispatched, in `/dev/fuse` form.
     request: Vec<u8>,
+    stats: Arc<FuseStats>,
 }
 
 impl Server {
@@ -530,8 +553,8 @@ impl Server {
     fn register(&mut self) -> Vec<(u64, i32)> {
         for i in 0..DEPTH {
             let iov = self.queue.iovs[i * 2..].as_ptr();
-            let sqe = uring_cmd(self.fd, CMD_REGISTER, self.queue.qid, 0, Some(iov))
-                .user_data(i as u64);
+            let sqe =
+                uring_cmd(self.fd, CMD_REGISTER, self.queue.qid, 0, Some(iov)).user_data(i as u64);
             push(&mut self.ring, &sqe);
         }
         arm_wake(&self.queue, &mut self.ring);
@@ -560,11 +583,17 @@ impl Server {
                 // The connection is going away (ENOTCONN, ECANCELED) or the kernel
                 // refused the command; either way this entry serves no more.
                 if res != -libc::ENOTCONN && res != -libc::ECANCELED {
-                    tracing::debug!(qid = self.queue.qid, entry = i, errno = -res, "FUSE ring entry ended");
+                    tracing::debug!(
+                        qid = self.queue.qid,
+                        entry = i,
+                        errno = -res,
+                        "FUSE ring entry ended"
+                    );
                 }
                 self.live -= 1;
                 continue;
             }
+            self.stats.ring_request();
             self.commit_ids[i] = self.queue.read_u64(i, COMMIT_ID);
             let valid = self.queue.request(i, &mut self.request).is_some()
                 && dispatcher
@@ -578,15 +607,23 @@ impl Server {
         }
         let replied = std::mem::take(&mut *lock(&self.queue.replied));
         for i in replied {
-            let sqe = uring_cmd(self.fd, CMD_COMMIT_AND_FETCH, self.queue.qid, self.commit_ids[i], None)
-                .user_data(i as u64);
+            let sqe = uring_cmd(
+                self.fd,
+                CMD_COMMIT_AND_FETCH,
+                self.queue.qid,
+                self.commit_ids[i],
+                None,
+            )
+            .user_data(i as u64);
             push(&mut self.ring, &sqe);
         }
     }
 }
 
 fn arm_wake(queue: &Queue, ring: &mut Ring) {
-    let buf = std::ptr::from_ref::<u64>(&queue.wake_buf).cast_mut().cast::<u8>();
+    let buf = std::ptr::from_ref::<u64>(&queue.wake_buf)
+        .cast_mut()
+        .cast::<u8>();
     let sqe: squeue::Entry128 = opcode::Read::new(types::Fd(queue.wake.as_raw_fd()), buf, 8)
         .build()
         .user_data(WAKE)
@@ -621,7 +658,11 @@ fn pin_to_cpu(cpu: usize) {
         libc::CPU_SET(cpu, &mut set);
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
             // An offline CPU: its queue still serves, from wherever it runs.
-            tracing::debug!(cpu, "cannot pin FUSE ring queue: {}", io::Error::last_os_error());
+            tracing::debug!(
+                cpu,
+                "cannot pin FUSE ring queue: {}",
+                io::Error::last_os_error()
+            );
         }
     }
 }
@@ -654,13 +695,13 @@ mod tests {
             iov_len: 0,
         }; 2];
         let sqe = uring_cmd(7, CMD_REGISTER, 3, 0, Some(iov.as_ptr()));
-        let bytes: [u8; 128] = unsafe { std::mem::transmute(sqe) };
+        let bytes = sqe_bytes(sqe);
         assert_eq!(bytes[SQE_LEN..SQE_LEN + 4], 2u32.to_ne_bytes());
         assert_eq!(bytes[4..8], 7i32.to_ne_bytes(), "fd");
         // sqe->cmd starts at byte 48: flags, commit_id, then qid at 64.
         assert_eq!(bytes[64..66], 3u16.to_ne_bytes());
         let commit = uring_cmd(7, CMD_COMMIT_AND_FETCH, 1, 0xabcd, None);
-        let bytes: [u8; 128] = unsafe { std::mem::transmute(commit) };
+        let bytes = sqe_bytes(commit);
         assert_eq!(bytes[56..64], 0xabcdu64.to_ne_bytes());
         assert_eq!(bytes[SQE_LEN..SQE_LEN + 4], [0; 4]);
     }

@@ -73,6 +73,15 @@ impl Drop for Mnt {
     }
 }
 
+/// Lets FUSE daemons ask for io_uring (`fuse.enable_uring`; it only allows them to ask).
+/// The kernel of the test machines has the parameter (6.14+); a kernel without it fails
+/// here rather than skip silently.
+pub fn allow_uring() {
+    let param = "/sys/module/fuse/parameters/enable_uring";
+    std::fs::write(param, "Y").expect("fuse.enable_uring (Linux 6.14+) must be settable");
+    assert_eq!(std::fs::read_to_string(param).unwrap().trim(), "Y");
+}
+
 /// Where temp dirs go: /tmp is ext4 here (user xattrs work).
 pub fn scratch() -> &'static Path {
     Path::new("/tmp")
