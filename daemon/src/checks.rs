@@ -65,7 +65,7 @@ pub fn find_in_path(name: &str) -> Option<PathBuf> {
 pub enum MountpointState {
     /// An empty directory (possibly just created).
     Ready,
-    /// A stale FUSE mount (ENOTCONN) was found and lazily unmounted.
+    /// A stale FUSE mount (ENOTCONN or ECONNABORTED) was found and lazily unmounted.
     ClearedStale,
 }
 
@@ -75,7 +75,7 @@ pub fn prepare_mountpoint(mount: &Path) -> Result<MountpointState> {
     let mut state = MountpointState::Ready;
     if let Err(e) = probe_mountpoint(mount) {
         match e.raw_os_error() {
-            Some(libc::ENOTCONN) => {
+            Some(errno) if weka_fs::fuse::is_stale_errno(errno) => {
                 clear_stale_mount(mount)?;
                 state = MountpointState::ClearedStale;
             }

@@ -18,7 +18,9 @@ pub enum MountState {
     NotMounted,
     /// A live filesystem is mounted there.
     Mounted,
-    /// A FUSE mount whose daemon is gone ("transport endpoint is not connected").
+    /// A FUSE mount whose daemon is gone ("transport endpoint is not connected", or
+    /// "connection aborted" while the kernel is still tearing down the io_uring queues
+    /// of a daemon that was killed).
     Stale,
 }
 
@@ -61,9 +63,16 @@ pub fn mount_state(path: &Path) -> MountState {
     // `statfs`, not `stat`: right after the daemon died the kernel may still answer `stat`
     // from its attribute cache, whereas `statfs` always asks the (gone) daemon.
     match nix::sys::statfs::statfs(path) {
-        Err(nix::errno::Errno::ENOTCONN) => MountState::Stale,
+        Err(e) if is_stale_errno(e as i32) => MountState::Stale,
         _ => MountState::Mounted,
     }
+}
+
+/// The errors a FUSE mount whose daemon is gone answers with: ENOTCONN once the kernel
+/// has closed the connection; ECONNABORTED for requests caught while it ends the io_uring
+/// queues of a killed daemon.
+pub fn is_stale_errno(errno: i32) -> bool {
+    errno == libc::ENOTCONN || errno == libc::ECONNABORTED
 }
 
 /// True if `/proc/self/mountinfo` has a mount at `path` (compared after canonicalising
