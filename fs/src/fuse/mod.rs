@@ -24,8 +24,8 @@ use std::thread::JoinHandle;
 use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
 
 pub use mount::{
-    check_fuse_available, clear_stale_mount, is_mounted, is_stale_errno, lazy_unmount,
-    mount_state, MountState,
+    check_fuse_available, clear_stale_mount, is_mounted, is_stale_errno, lazy_unmount, mount_state,
+    MountState,
 };
 pub use stats::{FuseStats, Op, OpCount};
 
