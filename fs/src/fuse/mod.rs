@@ -115,7 +115,24 @@ pub fn mount(tree: Arc<Tree>, mountpoint: &Path, opts: &MountOptions) -> Result<
         if mounted.passthrough_active() { "kernel passthrough active" } else { "plain read/write through the daemon" },
         if mounted.io_uring_active() { "requests over io_uring, one queue per CPU" } else { "requests over /dev/fuse" },
     );
+    if opts.io_uring && !mounted.io_uring_active() {
+        hint_io_uring();
+    }
     Ok(mounted)
+}
+
+/// Where the kernel says whether FUSE daemons may use io_uring (Linux 6.14+).
+const ENABLE_URING: &str = "/sys/module/fuse/parameters/enable_uring";
+
+/// Says how to turn on FUSE over io_uring when this kernel has it but does not allow it.
+fn hint_io_uring() {
+    if std::fs::read_to_string(ENABLE_URING).is_ok_and(|v| v.trim() == "N") {
+        tracing::info!(
+            "this kernel can take FUSE requests over io_uring (3-4x faster metadata calls) \
+             but does not allow it: `echo Y > {ENABLE_URING}` before starting wekad, or \
+             `options fuse enable_uring=1` in /etc/modprobe.d/"
+        );
+    }
 }
 
 fn session_config(opts: &MountOptions) -> Config {
