@@ -3,7 +3,8 @@
 //! Runs the same workloads on a plain directory and on a wekad FUSE mount of another
 //! directory on the same filesystem, in one process and one run, and prints a Markdown
 //! table of the figures and their ratios: sequential read/write in 1 MiB blocks, random
-//! 4 KiB read/write, create+stat+unlink of 10k small files, readdir of 100k entries. The
+//! 4 KiB read/write, create+stat+unlink of 10k small files, readdir of 100k entries, and
+//! `getxattr` of a missing name (one FUSE round trip on the mount). The
 //! mount is measured with kernel passthrough and, for comparison, without it.
 //!
 //! `cargo bench -p weka-fs --features fuse-tests --bench mount` (root, /dev/fuse).
@@ -139,6 +140,26 @@ fn create_stat_unlink(dir: &Path, n: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Calls per second of `getxattr` of a name the file lacks: on the mount, one synchronous
+/// FUSE round trip each (the kernel caches no xattrs), so its inverse is the round trip's
+/// cost.
+fn round_trips(dir: &Path, n: usize) -> f64 {
+    use std::os::unix::ffi::OsStrExt;
+    let f = dir.join("probe");
+    fs::write(&f, b"x").unwrap();
+    let path = std::ffi::CString::new(f.as_os_str().as_bytes()).unwrap();
+    let name = c"user.wekad-bench-missing";
+    let start = Instant::now();
+    for _ in 0..n {
+        // SAFETY: both strings are NUL-terminated; a zero-size read fetches nothing.
+        let r = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+        assert_eq!(r, -1);
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    fs::remove_file(&f).unwrap();
+    rate
+}
+
 /// Entries per second listing a directory of `n` entries (best of three listings).
 fn readdir(dir: &Path, backing_of_dir: &Path, n: usize) -> f64 {
     let d = backing_of_dir.join("wide");
@@ -216,6 +237,11 @@ fn measure(targets: &[(&str, PathBuf, PathBuf)], mb: usize) -> Vec<Row> {
             unit: "entries/s",
             values: vec![],
         },
+        Row {
+            what: "getxattr, missing name",
+            unit: "calls/s",
+            values: vec![],
+        },
     ];
     for row in &mut rows {
         row.values = vec![0.0; targets.len()];
@@ -229,7 +255,8 @@ fn measure(targets: &[(&str, PathBuf, PathBuf)], mb: usize) -> Vec<Row> {
         for (t, (name, dir, backing)) in targets.iter().enumerate() {
             eprintln!("round {round}: {name} ...");
             let figures = if meta_only() {
-                [0.0, 0.0, 0.0, 0.0, create_stat_unlink(dir, 10_000), 0.0]
+                let files = create_stat_unlink(dir, 10_000);
+                [0.0, 0.0, 0.0, 0.0, files, 0.0, round_trips(dir, 20_000)]
             } else {
                 let f = [
                     seq_write(dir, mb),
@@ -238,6 +265,7 @@ fn measure(targets: &[(&str, PathBuf, PathBuf)], mb: usize) -> Vec<Row> {
                     random_io(dir, mb, true, 20_000),
                     create_stat_unlink(dir, 10_000),
                     readdir(dir, backing, 100_000),
+                    round_trips(dir, 20_000),
                 ];
                 fs::remove_file(dir.join("seq")).unwrap();
                 f
