@@ -57,8 +57,12 @@ const SQE_LEN: usize = 24;
 const WAKE: u64 = u64::MAX;
 
 /// Ring entries per queue: requests a CPU's callers can have in the daemon at once
-/// before further ones wait in the kernel.
-pub(crate) const DEPTH: usize = 8;
+/// before further ones wait in the kernel. Each entry has a payload buffer of up to
+/// 1 MiB that stays resident once a large read or write has used it, so machines with
+/// many CPUs get fewer entries per queue: 8 up to 4 CPUs, at least 2, about 32 in all.
+fn depth_for(cpus: usize) -> usize {
+    (32 / cpus.max(1)).clamp(2, 8)
+}
 
 thread_local! {
     /// The queue (`qid + 1`) this thread serves, 0 elsewhere.
@@ -129,10 +133,11 @@ pub(crate) fn start<FS: Filesystem>(
             return (Vec::new(), Err(e));
         }
     };
+    let depth = depth_for(cpus);
     let mut queues = Vec::with_capacity(cpus);
     for qid in 0..cpus {
-        let ring = IoUring::<squeue::Entry128, cqueue::Entry>::builder().build(ring_size());
-        match ring.and_then(|ring| Ok((Queue::new(qid, payload)?, ring))) {
+        let ring = IoUring::<squeue::Entry128, cqueue::Entry>::builder().build(ring_size(depth));
+        match ring.and_then(|ring| Ok((Queue::new(qid, depth, payload)?, ring))) {
             Ok(q) => queues.push(q),
             Err(e) => {
                 fall_back(&dev, queues.first_mut().map(|(_, ring)| ring));
@@ -171,9 +176,9 @@ pub(crate) fn start<FS: Filesystem>(
     (threads, result)
 }
 
-fn ring_size() -> u32 {
+fn ring_size(depth: usize) -> u32 {
     // Each entry has at most one command in flight, plus the eventfd read.
-    u32::try_from((DEPTH + 1).next_power_of_two()).unwrap_or(16)
+    u32::try_from((depth + 1).next_power_of_two()).unwrap_or(16)
 }
 
 /// Makes the kernel give up on io_uring for this connection: a registration it rejects
@@ -243,8 +248,10 @@ fn sqe_bytes(sqe: squeue::Entry128) -> [u8; 128] {
 /// never both: the command is re-armed only after the reply is in place.
 struct Queue {
     qid: u16,
+    /// Ring entries (see `depth_for`).
+    depth: usize,
     payload: usize,
-    /// `DEPTH` header buffers then `DEPTH` payload buffers, never moved or resized.
+    /// `depth` header buffers then `depth` payload buffers, never moved or resized.
     mem: *mut u8,
     mem_len: usize,
     /// The two iovecs of each entry, read by the kernel at registration.
@@ -271,9 +278,9 @@ impl std::fmt::Debug for Queue {
 }
 
 impl Queue {
-    fn new(qid: usize, payload: usize) -> io::Result<Arc<Queue>> {
+    fn new(qid: usize, depth: usize, payload: usize) -> io::Result<Arc<Queue>> {
         let qid = u16::try_from(qid).map_err(|_| io::Error::other("too many CPUs"))?;
-        let mem_len = DEPTH * (HEADER_LEN + payload);
+        let mem_len = depth * (HEADER_LEN + payload);
         let mem = Box::into_raw(vec![0u8; mem_len].into_boxed_slice()).cast::<u8>();
         // SAFETY: EFD_CLOEXEC is a valid flag; the result is checked.
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
@@ -287,16 +294,17 @@ impl Queue {
         let wake = unsafe { OwnedFd::from_raw_fd(efd) };
         let mut queue = Queue {
             qid,
+            depth,
             payload,
             mem,
             mem_len,
             iovs: Box::new([]),
-            replied: Mutex::new(Vec::with_capacity(DEPTH)),
+            replied: Mutex::new(Vec::with_capacity(depth)),
             wake,
             wake_buf: Box::new(0),
         };
-        let mut iovs = Vec::with_capacity(DEPTH * 2);
-        for i in 0..DEPTH {
+        let mut iovs = Vec::with_capacity(depth * 2);
+        for i in 0..depth {
             iovs.push(libc::iovec {
                 iov_base: queue.header(i).cast(),
                 iov_len: HEADER_LEN,
@@ -311,15 +319,15 @@ impl Queue {
     }
 
     fn header(&self, i: usize) -> *mut u8 {
-        debug_assert!(i < DEPTH);
-        // SAFETY: i < DEPTH, so the offset is inside the allocation.
+        debug_assert!(i < self.depth);
+        // SAFETY: i < depth, so the offset is inside the allocation.
         unsafe { self.mem.add(i * HEADER_LEN) }
     }
 
     fn payload_buf(&self, i: usize) -> *mut u8 {
-        debug_assert!(i < DEPTH);
-        // SAFETY: i < DEPTH, so the offset is inside the allocation.
-        unsafe { self.mem.add(DEPTH * HEADER_LEN + i * self.payload) }
+        debug_assert!(i < self.depth);
+        // SAFETY: i < depth, so the offset is inside the allocation.
+        unsafe { self.mem.add(self.depth * HEADER_LEN + i * self.payload) }
     }
 
     fn read_u64(&self, i: usize, at: usize) -> u64 {
@@ -459,7 +467,7 @@ impl ReplySink for Sink {
     fn send(&self, token: u64, data: &[IoSlice<'_>]) -> io::Result<()> {
         let i = usize::try_from(token)
             .ok()
-            .filter(|&i| i < DEPTH)
+            .filter(|&i| i < self.0.depth)
             .ok_or_else(|| io::Error::other("reply for an unknown ring entry"))?;
         self.0.put_reply(i, data);
         self.0.replied(i);
@@ -482,19 +490,20 @@ fn serve<FS: Filesystem>(
     super::pool::own_umask();
     pin_to_cpu(usize::from(queue.qid));
     SERVING.with(|s| s.set(u32::from(queue.qid) + 1));
+    let queue_depth = queue.depth;
     let mut server = Server {
         sink: Arc::new(Sink(queue.clone())),
         queue,
         ring,
         fd: dev.as_raw_fd(),
-        commit_ids: [0; DEPTH],
-        live: DEPTH,
+        commit_ids: vec![0; queue_depth],
+        live: queue_depth,
         request: Vec::new(),
         stats,
     };
     let early = server.register();
     let failed = early.iter().filter(|(t, r)| *t != WAKE && *r < 0).count();
-    if failed == DEPTH {
+    if failed == queue_depth {
         let errno = early
             .iter()
             .find(|(t, _)| *t != WAKE)
@@ -507,7 +516,7 @@ fn serve<FS: Filesystem>(
         .request
         .reserve(server.queue.payload + IN_HEADER_LEN + OP_IN);
     server.handle(&early, dispatcher);
-    let mut done = Vec::with_capacity(DEPTH + 1);
+    let mut done = Vec::with_capacity(queue_depth + 1);
     while server.live > 0 {
         match server.ring.submit_and_wait(1) {
             Ok(_) => {}
@@ -537,7 +546,7 @@ struct Server {
     sink: Arc<dyn ReplySink>,
     fd: RawFd,
     /// The `unique` of the request each entry holds, for its commit.
-    commit_ids: [u64; DEPTH],
+    commit_ids: Vec<u64>,
     /// Entries the kernel has not ended.
     live: usize,
     /// The request being dispatched, in `/dev/fuse` form.
@@ -551,7 +560,7 @@ impl Server {
     /// comes. Returns what completed right away (errors, or early requests once the
     /// last queue made the ring ready).
     fn register(&mut self) -> Vec<(u64, i32)> {
-        for i in 0..DEPTH {
+        for i in 0..self.queue.depth {
             let iov = self.queue.iovs[i * 2..].as_ptr();
             let sqe =
                 uring_cmd(self.fd, CMD_REGISTER, self.queue.qid, 0, Some(iov)).user_data(i as u64);
@@ -560,7 +569,9 @@ impl Server {
         arm_wake(&self.queue, &mut self.ring);
         if let Err(e) = self.ring.submit() {
             tracing::warn!(error = %e, "FUSE ring registration not submitted");
-            return (0..DEPTH).map(|i| (i as u64, -libc::EIO)).collect();
+            return (0..self.queue.depth)
+                .map(|i| (i as u64, -libc::EIO))
+                .collect();
         }
         self.ring
             .completion()
@@ -576,7 +587,10 @@ impl Server {
                 arm_wake(&self.queue, &mut self.ring);
                 continue;
             }
-            let Some(i) = usize::try_from(token).ok().filter(|&i| i < DEPTH) else {
+            let Some(i) = usize::try_from(token)
+                .ok()
+                .filter(|&i| i < self.queue.depth)
+            else {
                 continue;
             };
             if res < 0 {
@@ -679,6 +693,16 @@ mod tests {
         assert_eq!(parse_cpu_list("0,2-5"), Some(6));
         assert_eq!(parse_cpu_list(""), None);
         assert_eq!(parse_cpu_list("x"), None);
+    }
+
+    #[test]
+    fn queues_get_fewer_entries_on_machines_with_many_cpus() {
+        assert_eq!(depth_for(1), 8);
+        assert_eq!(depth_for(2), 8);
+        assert_eq!(depth_for(4), 8);
+        assert_eq!(depth_for(8), 4);
+        assert_eq!(depth_for(64), 2);
+        assert_eq!(depth_for(0), 8);
     }
 
     #[test]
