@@ -863,7 +863,7 @@ impl Filesystem for Adapter {
         // does, clearing its set-ID bits for an unprivileged caller, on a worker, since
         // that open may wait for a lease or a truncate.
         let tree = self.tree.clone();
-        match tree.create_new(ino(parent), name, mode, flags, who) {
+        match tree.create_new(ino(parent), name, mode, flags, who, passthrough) {
             Ok(Some(created)) => finish(Ok(created)),
             Ok(None) => {
                 let name = name.to_owned();

@@ -232,13 +232,15 @@ impl Tree {
         flags: i32,
         caller: Caller,
     ) -> Result<(Attr, u64)> {
-        self.create_with(parent, name, mode, flags, caller, true)?
+        self.create_with(parent, name, mode, flags, caller, flags, true)?
             .ok_or_else(|| Error::from_errno(libc::EEXIST))
     }
 
     /// `create` of a name that does not exist yet, which never waits: a new file has no
     /// lease to break and nothing to truncate. None when the name exists and `flags`
-    /// lack `O_EXCL`: opening it is `create`'s job, which may wait.
+    /// lack `O_EXCL`: opening it is `create`'s job, which may wait. With `shareable`
+    /// (kernel passthrough), plain flags are upgraded to read-write as `open` does, so
+    /// that the new handle can be the inode's backing file without a second open.
     pub fn create_new(
         &self,
         parent: Ino,
@@ -246,10 +248,24 @@ impl Tree {
         mode: u32,
         flags: i32,
         caller: Caller,
+        shareable: bool,
     ) -> Result<Option<(Attr, u64)>> {
-        self.create_with(parent, name, mode, flags, caller, false)
+        let upgrade = shareable
+            && backing_flags(flags) & !(libc::O_ACCMODE | libc::O_TRUNC | libc::O_NOATIME) == 0;
+        let opened_with = match upgrade {
+            true => (flags & !libc::O_ACCMODE) | libc::O_RDWR,
+            false => flags,
+        };
+        self.create_with(parent, name, mode, flags, caller, opened_with, false)
     }
 
+    /// Creates `parent/name` opened with `opened_with` (`flags`, or those upgraded by
+    /// `create_new`), or, if it exists, opens it with `flags` when `open_existing`, else
+    /// returns None.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "create's arguments plus two choices"
+    )]
     fn create_with(
         &self,
         parent: Ino,
@@ -257,11 +273,12 @@ impl Tree {
         mode: u32,
         flags: i32,
         caller: Caller,
+        opened_with: i32,
         open_existing: bool,
     ) -> Result<Option<(Attr, u64)>> {
         let name = self.new_name(parent, name)?;
         let dir = self.inodes.fd(parent)?;
-        let access = backing_flags(flags) & !libc::O_TRUNC;
+        let access = backing_flags(opened_with) & !libc::O_TRUNC;
         let perm = mode & 0o7777;
         let (file, created) = match sys::open_at(
             dir.as_fd(),
@@ -291,9 +308,12 @@ impl Tree {
             opened_for_change(file.as_fd(), caller)?;
         }
         let attr = self.remember(sys::reopen(file.as_fd(), libc::O_PATH)?)?;
-        let fh = self
-            .files
-            .insert(FileHandle::new(attr.ino, file, flags & !libc::O_TRUNC));
+        let handle_flags = if created { opened_with } else { flags };
+        let fh = self.files.insert(FileHandle::new(
+            attr.ino,
+            file,
+            handle_flags & !libc::O_TRUNC,
+        ));
         self.publish_entry(parent, name);
         if opens_for_change(flags) {
             // As in `open`: with kernel passthrough the writes to come never reach the

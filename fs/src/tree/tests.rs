@@ -125,6 +125,65 @@ fn created_file_round_trips_its_bytes() {
 }
 
 #[test]
+fn create_new_never_opens_an_existing_name_and_upgrades_for_passthrough() {
+    let f = fixture();
+    std::fs::write(f.dir.path().join("old"), b"kept").unwrap();
+    let flags = libc::O_WRONLY | libc::O_TRUNC;
+    // An existing name is left to `create` (whose open may wait), untouched.
+    let none = f
+        .tree
+        .create_new(Ino::ROOT, OsStr::new("old"), 0o644, flags, ME, true)
+        .unwrap();
+    assert!(none.is_none());
+    assert_eq!(std::fs::read(f.dir.path().join("old")).unwrap(), b"kept");
+    let err = f
+        .tree
+        .create_new(
+            Ino::ROOT,
+            OsStr::new("old"),
+            0o644,
+            flags | libc::O_EXCL,
+            ME,
+            true,
+        )
+        .unwrap_err();
+    assert_eq!(err.errno(), libc::EEXIST);
+    // A new write-only file under passthrough is opened read-write, so its handle can be
+    // the backing file; without passthrough it keeps the caller's access mode.
+    let (_, fh) = f
+        .tree
+        .create_new(Ino::ROOT, OsStr::new("pt"), 0o200, flags, ME, true)
+        .unwrap()
+        .unwrap();
+    assert!(f.tree.file(fh).unwrap().shareable_as_backing());
+    let (_, plain) = f
+        .tree
+        .create_new(Ino::ROOT, OsStr::new("plain"), 0o644, flags, ME, false)
+        .unwrap()
+        .unwrap();
+    assert!(!f.tree.file(plain).unwrap().shareable_as_backing());
+    // Appending handles are not upgraded (the backing file must not append for others).
+    let (_, append) = f
+        .tree
+        .create_new(
+            Ino::ROOT,
+            OsStr::new("log"),
+            0o644,
+            flags | libc::O_APPEND,
+            ME,
+            true,
+        )
+        .unwrap()
+        .unwrap();
+    assert!(!f.tree.file(append).unwrap().shareable_as_backing());
+    assert_eq!(f.tree.write(fh, 0, b"new").unwrap(), 3);
+    assert_eq!(std::fs::read(f.dir.path().join("pt")).unwrap(), b"new");
+    for h in [fh, plain, append] {
+        f.tree.release(h).unwrap();
+    }
+}
+
+#[test]
 fn create_with_o_excl_refuses_an_existing_file() {
     let f = fixture();
     std::fs::write(f.dir.path().join("f"), b"x").unwrap();
