@@ -89,8 +89,7 @@ pub(crate) struct Adapter {
     tree: Arc<Tree>,
     pool: Pool,
     shared: Arc<Shared>,
-    want_passthrough: bool,
-    want_uring: bool,
+    want: Transport,
     backing: Arc<Mutex<Backing>>,
 }
 
@@ -129,8 +128,7 @@ impl Adapter {
             tree,
             pool: Pool::new(threads),
             shared,
-            want_passthrough: want.passthrough,
-            want_uring: want.io_uring,
+            want,
             backing: Arc::default(),
         }
     }
@@ -329,10 +327,10 @@ impl Filesystem for Adapter {
             // A capability this kernel lacks is simply not used.
             let _ = config.add_capabilities(cap);
         }
-        if self.want_uring {
+        if self.want.io_uring {
             self.ask_for_uring(config);
         }
-        if self.want_passthrough {
+        if self.want.passthrough {
             let ok = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
                 && config.set_max_stack_depth(1).is_ok();
             self.shared.passthrough.store(ok, Ordering::Relaxed);

@@ -2,8 +2,10 @@
 //!
 //! The only module that imports `fuser`. `mount` starts a session (mounting through the
 //! mount syscall as root, or `fusermount3`), a worker pool, and an invalidator subscribed
-//! to the change-event bus so S3 changes reach the kernel's caches at once. The kernel
-//! checks permissions (`default_permissions`); the engine creates files for the caller.
+//! to the change-event bus so S3 changes reach the kernel's caches at once. Requests come
+//! over FUSE's io_uring transport, one queue per CPU (`uring`), when the kernel allows
+//! it, else over `/dev/fuse`, read by fuser's session loop. The kernel checks
+//! permissions (`default_permissions`); the engine creates files for the caller.
 //!
 //! Invariant: while a `Mounted` exists the mount is served; dropping it (or `unmount`)
 //! unmounts, lazily if the mount is busy.
