@@ -5,7 +5,9 @@
 #
 # Puts wekad and weka in /usr/local/bin, the unit in /etc/systemd/system, the config in
 # /etc/wekad/wekad.toml (an existing one is kept), creates /srv/wekad/{data,mnt} and the
-# admin group `wekaadm` whose members may use the control socket, then says what to do next.
+# admin group `wekaadm` whose members may use the control socket, lets FUSE daemons use
+# io_uring (/etc/modprobe.d/wekad-fuse.conf, and at once if the running kernel has the
+# parameter: Linux 6.14+), then says what to do next.
 # With DESTDIR (env or --destdir) everything goes below DIR and nothing on the running
 # system is touched (no group, no systemctl): for packaging and tests.
 # Binaries come from --bin-dir, else target/release, else target/debug (build first:
@@ -54,8 +56,19 @@ else
   install -D -m 0640 "$here/wekad.toml" "$destdir/etc/wekad/wekad.toml"
 fi
 install -d -m 0755 "$destdir/srv/wekad/data" "$destdir/srv/wekad/mnt"
+# FUSE over io_uring (Linux 6.14+) makes metadata calls on the mount 3-4x faster. The
+# fuse module only offers it when this parameter is on; it lets a FUSE daemon ask for
+# io_uring and changes nothing for daemons that do not. Older kernels ignore the option.
+install -D -m 0644 /dev/stdin "$destdir/etc/modprobe.d/wekad-fuse.conf" <<'CONF'
+# Installed by wekad: lets FUSE daemons take requests over io_uring (Linux 6.14+).
+options fuse enable_uring=1
+CONF
 
 if [ -z "$destdir" ]; then
+  uring=/sys/module/fuse/parameters/enable_uring
+  if [ -w "$uring" ] && [ "$(cat "$uring")" != "Y" ]; then
+    echo Y >"$uring" && echo "enabled FUSE over io_uring ($uring)"
+  fi
   if ! getent group "$group" >/dev/null; then
     groupadd --system "$group"
     echo "created group $group (members may use the control socket)"

@@ -28,7 +28,7 @@ if [ -z "$destdir" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev
 fi
 
 rm -f "$destdir/usr/local/bin/wekad" "$destdir/usr/local/bin/weka" \
-      "$destdir/etc/systemd/system/wekad.service"
+      "$destdir/etc/systemd/system/wekad.service" "$destdir/etc/modprobe.d/wekad-fuse.conf"
 rm -rf "$destdir/usr/local/share/doc/wekad"
 
 if [ -z "$destdir" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then

@@ -51,6 +51,13 @@ fn install_into_a_destdir_writes_binaries_unit_and_config_and_uninstall_removes_
     assert_eq!(mode(&d.join("etc/wekad/wekad.toml")), 0o640);
     assert!(d.join("srv/wekad/data").is_dir() && d.join("srv/wekad/mnt").is_dir());
     assert!(d.join("usr/local/share/doc/wekad/README.md").is_file());
+    assert!(
+        std::fs::read_to_string(d.join("etc/modprobe.d/wekad-fuse.conf"))
+            .unwrap()
+            .lines()
+            .any(|l| l == "options fuse enable_uring=1"),
+        "the installer lets FUSE daemons use io_uring"
+    );
     assert!(d
         .join("usr/local/share/doc/wekad/wekad-confined.conf")
         .is_file());
@@ -82,6 +89,7 @@ fn install_into_a_destdir_writes_binaries_unit_and_config_and_uninstall_removes_
     run(Command::new(script("uninstall.sh")).arg("--destdir").arg(d));
     assert!(!d.join("usr/local/bin/wekad").exists() && !d.join("usr/local/bin/weka").exists());
     assert!(!d.join("etc/systemd/system/wekad.service").exists());
+    assert!(!d.join("etc/modprobe.d/wekad-fuse.conf").exists());
     assert!(
         d.join("etc/wekad/wekad.toml").exists(),
         "plain uninstall keeps the configuration"
