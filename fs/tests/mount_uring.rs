@@ -157,6 +157,59 @@ fn without_io_uring_requests_use_dev_fuse() {
     assert_eq!(m.mounted().stats().ring_requests(), 0);
 }
 
+/// The CPUs thread `tid` of this process may run on.
+fn affinity(tid: i32) -> Vec<usize> {
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(
+            libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+            0
+        );
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+#[test]
+fn dev_fuse_readers_run_one_per_cpu() {
+    let m = Mnt::with(MountOptions {
+        threads: 4,
+        io_uring: false,
+        ..MountOptions::default()
+    });
+    for i in 0..300 {
+        fs::write(m.path(&format!("f{i}")), b"x").unwrap();
+        fs::metadata(m.path(&format!("f{i}"))).unwrap();
+    }
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert!(
+        cpus <= 8,
+        "readers are pinned only on machines with up to 8 CPUs"
+    );
+    // fuser names its reader threads fuser-<i>; each is pinned to CPU i once it has
+    // served a request (other mounts of this test process have readers too).
+    let mut pinned = 0;
+    for task in fs::read_dir("/proc/self/task").unwrap() {
+        let task = task.unwrap();
+        let comm = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let Some(i) = comm.trim().strip_prefix("fuser-") else {
+            continue;
+        };
+        let i: usize = i.parse().unwrap();
+        assert!(i < cpus, "one reader per CPU, found fuser-{i}");
+        let tid: i32 = task.file_name().to_str().unwrap().parse().unwrap();
+        match affinity(tid).as_slice() {
+            [cpu] => {
+                assert_eq!(*cpu, i, "fuser-{i} pinned to CPU {cpu}");
+                pinned += 1;
+            }
+            all => assert_eq!(all.len(), cpus, "fuser-{i}: {all:?}"),
+        }
+    }
+    assert!(pinned >= 1, "no reader of /dev/fuse was pinned");
+}
+
 #[test]
 fn unmount_ends_the_ring_queues() {
     let mut m = ring_mount(true);

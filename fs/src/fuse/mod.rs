@@ -149,6 +149,9 @@ fn session_config(opts: &MountOptions) -> Config {
         MountOption::Exec,
     ];
     // `All` mounts with `allow_other`; `Owner` (fuser's default) refuses other users.
+    // Several threads read /dev/fuse (see `pool::readers`); over io_uring they only get
+    // FORGET and INTERRUPT.
+    config.n_threads = Some(pool::readers().0);
     config.acl = if opts.allow_other {
         SessionACL::All
     } else {

@@ -66,6 +66,60 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
+/// Pins the calling thread to `cpu`.
+pub(crate) fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays inside it for cpu <
+    // CPU_SETSIZE (checked), and sched_setaffinity only reads it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    match rc {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// Threads reading `/dev/fuse`: one per CPU, up to this many.
+const MAX_READERS: usize = 8;
+
+/// How many threads read `/dev/fuse`, and whether each gets a CPU of its own: one per
+/// CPU, pinned, on machines with at most `MAX_READERS` CPUs; else `MAX_READERS`,
+/// unpinned. A request wakes whichever reader has waited longest; with one reader per
+/// CPU that is often one on the caller's CPU, or soon free to run there, instead of a
+/// thread on another, idle CPU. On a 2-vCPU VM that makes round trips 2-3x as fast.
+pub(crate) fn readers() -> (usize, bool) {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    (cpus.min(MAX_READERS), cpus <= MAX_READERS)
+}
+
+thread_local! {
+    static PLACED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Pins fuser's reader thread `fuser-<i>` to CPU `i` the first time it serves a request
+/// (fuser starts those threads itself). Any other thread is left alone.
+pub(crate) fn place_reader() {
+    if PLACED.with(|p| p.replace(true)) {
+        return;
+    }
+    let current = std::thread::current();
+    let Some(i) = current
+        .name()
+        .and_then(|n| n.strip_prefix("fuser-"))
+        .and_then(|i| i.parse::<usize>().ok())
+    else {
+        return;
+    };
+    if let Err(e) = pin_to_cpu(i) {
+        tracing::debug!(cpu = i, "cannot pin FUSE reader thread: {e}");
+    }
+}
+
 /// Gives this thread its own umask of 0 (see the module docs).
 pub(crate) fn own_umask() {
     // SAFETY: unshare(CLONE_FS) only affects the calling thread's filesystem attributes

@@ -662,22 +662,9 @@ fn push(ring: &mut Ring, sqe: &squeue::Entry128) {
 }
 
 fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays inside it for cpu <
-    // CPU_SETSIZE (checked), and sched_setaffinity reads it.
-    unsafe {
-        if cpu >= libc::CPU_SETSIZE as usize {
-            return;
-        }
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            // An offline CPU: its queue still serves, from wherever it runs.
-            tracing::debug!(
-                cpu,
-                "cannot pin FUSE ring queue: {}",
-                io::Error::last_os_error()
-            );
-        }
+    if let Err(e) = super::pool::pin_to_cpu(cpu) {
+        // An offline CPU: its queue still serves, from wherever it runs.
+        tracing::debug!(cpu, "cannot pin FUSE ring queue: {e}");
     }
 }
 
