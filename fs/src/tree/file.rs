@@ -97,6 +97,15 @@ impl FileHandles {
 /// Flags the engine passes on to the backing `open`: access mode, `O_APPEND`, `O_SYNC`
 /// family, `O_NOATIME`. Creation flags are handled by the engine itself, and `O_DIRECT`
 /// is dropped (the kernel already decided about caching for the mount).
+/// The read-write backing flags a handle opened with `flags` gets instead, so that it can
+/// be its inode's passthrough backing file (`shareable`); None when `flags` ask for more
+/// than an access mode (`O_APPEND`, `O_SYNC`, ...), which the shared backing file must not
+/// impose on other handles.
+fn upgraded_to_read_write(flags: i32, shareable: bool) -> Option<i32> {
+    let plain = backing_flags(flags) & !(libc::O_ACCMODE | libc::O_TRUNC | libc::O_NOATIME) == 0;
+    (shareable && plain).then(|| (backing_flags(flags) & !libc::O_ACCMODE) | libc::O_RDWR)
+}
+
 fn backing_flags(flags: i32) -> i32 {
     let keep = libc::O_ACCMODE
         | libc::O_APPEND
@@ -193,13 +202,9 @@ impl Tree {
         extra: i32,
     ) -> Result<u64> {
         let fd = self.inodes.fd(ino)?;
-        let upgrade = shareable
-            && backing_flags(flags) & !(libc::O_ACCMODE | libc::O_TRUNC | libc::O_NOATIME) == 0;
-        let opened = if upgrade {
-            let rdwr = (backing_flags(flags) & !libc::O_ACCMODE) | libc::O_RDWR;
-            sys::reopen(fd.as_fd(), rdwr | extra).map(|f| (f, rdwr))
-        } else {
-            Err(std::io::Error::from_raw_os_error(libc::EPERM))
+        let opened = match upgraded_to_read_write(flags, shareable) {
+            Some(rdwr) => sys::reopen(fd.as_fd(), rdwr | extra).map(|f| (f, rdwr)),
+            None => Err(std::io::Error::from_raw_os_error(libc::EPERM)),
         };
         let (file, opened_with) = match opened {
             Ok(ok) => ok,
@@ -250,12 +255,7 @@ impl Tree {
         caller: Caller,
         shareable: bool,
     ) -> Result<Option<(Attr, u64)>> {
-        let upgrade = shareable
-            && backing_flags(flags) & !(libc::O_ACCMODE | libc::O_TRUNC | libc::O_NOATIME) == 0;
-        let opened_with = match upgrade {
-            true => (flags & !libc::O_ACCMODE) | libc::O_RDWR,
-            false => flags,
-        };
+        let opened_with = upgraded_to_read_write(flags, shareable).unwrap_or(flags);
         self.create_with(parent, name, mode, flags, caller, opened_with, false)
     }
 
