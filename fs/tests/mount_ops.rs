@@ -808,10 +808,18 @@ fn a_request_blocked_in_the_daemon_does_not_stall_the_mount() {
     // SAFETY: ignoring SIGIO (the lease-break signal) only affects this test process.
     unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
     let holder = fs::File::open(m.backing("slow")).unwrap();
-    assert_eq!(
-        unsafe { libc::fcntl(holder.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) },
-        0
-    );
+    // The kernel sends RELEASE for the write above in the background: until the daemon
+    // has closed its descriptors of the file (writable ones), the lease is refused.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while unsafe { libc::fcntl(holder.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) } != 0 {
+        let e = std::io::Error::last_os_error();
+        assert_eq!(e.raw_os_error(), Some(libc::EAGAIN), "F_SETLEASE: {e}");
+        assert!(
+            Instant::now() < deadline,
+            "the daemon kept the file open for writing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let slow_path = m.path("slow");
     let slow = std::thread::spawn(move || {
         let start = Instant::now();
