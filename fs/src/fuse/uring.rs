@@ -64,6 +64,9 @@ fn depth_for(cpus: usize) -> usize {
     (32 / cpus.max(1)).clamp(2, 8)
 }
 
+/// A ring with the 128-byte SQEs FUSE's commands need.
+type Ring = IoUring<squeue::Entry128, cqueue::Entry>;
+
 thread_local! {
     /// The queue (`qid + 1`) this thread serves, 0 elsewhere.
     static SERVING: Cell<u32> = const { Cell::new(0) };
@@ -95,9 +98,7 @@ fn parse_cpu_list(list: &str) -> Option<usize> {
 /// `kernel.io_uring_disabled` or a seccomp filter). Checked before INIT asks for the
 /// io_uring transport, since a connection that asked for it waits for its queues.
 pub(crate) fn usable() -> bool {
-    IoUring::<squeue::Entry128, cqueue::Entry>::builder()
-        .build(2)
-        .is_ok()
+    Ring::builder().build(2).is_ok()
 }
 
 /// The payload buffer size the kernel requires of every entry:
@@ -136,7 +137,7 @@ pub(crate) fn start<FS: Filesystem>(
     let depth = depth_for(cpus);
     let mut queues = Vec::with_capacity(cpus);
     for qid in 0..cpus {
-        let ring = IoUring::<squeue::Entry128, cqueue::Entry>::builder().build(ring_size(depth));
+        let ring = Ring::builder().build(ring_size(depth));
         match ring.and_then(|ring| Ok((Queue::new(qid, depth, payload)?, ring))) {
             Ok(q) => queues.push(q),
             Err(e) => {
@@ -184,11 +185,11 @@ fn ring_size(depth: usize) -> u32 {
 /// Makes the kernel give up on io_uring for this connection: a registration it rejects
 /// (a bad iovec count) turns `fc->io_uring` off and releases waiting requests to
 /// `/dev/fuse`. Uses `ring` or a fresh one.
-fn fall_back(dev: &OwnedFd, ring: Option<&mut IoUring<squeue::Entry128, cqueue::Entry>>) {
+fn fall_back(dev: &OwnedFd, ring: Option<&mut Ring>) {
     let mut fresh;
     let ring = match ring {
         Some(ring) => ring,
-        None => match IoUring::<squeue::Entry128, cqueue::Entry>::builder().build(2) {
+        None => match Ring::builder().build(2) {
             Ok(r) => {
                 fresh = r;
                 &mut fresh
@@ -474,8 +475,6 @@ impl ReplySink for Sink {
         Ok(())
     }
 }
-
-type Ring = IoUring<squeue::Entry128, cqueue::Entry>;
 
 /// The queue thread: registers the entries, reports, then serves until the kernel ends
 /// every entry (unmount or abort). The ring is dropped before the queue's buffers.
