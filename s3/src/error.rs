@@ -36,6 +36,12 @@ pub enum Error {
     NoSuchTagSet,
     #[error("internal error: {0}")]
     Internal(String),
+    /// A TLS certificate or key file that cannot be served; never a request's error.
+    #[error("{}: {problem}", path.display())]
+    Tls {
+        path: std::path::PathBuf,
+        problem: String,
+    },
 }
 
 impl From<ObjectError> for Error {
@@ -59,6 +65,9 @@ impl Error {
             Error::AccessDenied => S3ErrorCode::AccessDenied,
             Error::NoSuchTagSet => S3ErrorCode::NoSuchTagSet,
             Error::Internal(_) => S3ErrorCode::InternalError,
+            // Only configuration (start and SIGHUP) reads certificates; should one ever
+            // reach a client, it is the server's fault, not the request's.
+            Error::Tls { .. } => S3ErrorCode::InternalError,
         }
     }
 

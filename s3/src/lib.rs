@@ -7,3 +7,4 @@ pub mod iam;
 pub mod policy;
 pub mod server;
 pub mod sts;
+pub mod tls;

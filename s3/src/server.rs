@@ -4,12 +4,13 @@
 //!
 //! Invariants: every response carries `x-amz-request-id`; the observer is called exactly
 //! once per request that produced a response; on shutdown the listener stops accepting and
-//! in-flight requests get `SHUTDOWN_GRACE` to finish. Request bodies that stall are cut by
+//! in-flight requests get `SHUTDOWN_GRACE` to finish. With TLS, each connection takes the
+//! certificate current when it is accepted (see `tls`), and every request carries its
+//! connection's [`Transport`] (TLS or not, local address) for the STS plaintext rule. Request bodies that stall are cut by
 //! the handlers (`api::BODY_STALL`); slow headers by hyper's header timeout.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ use crate::api::Gateway;
 use crate::auth::{Peer, Resolver, Seen, WekaAccess, WekaAuth};
 use crate::error::{Error, Result};
 use crate::iam::Iam;
+use crate::sts::Transport;
+use crate::tls::TlsCerts;
 
 /// In-flight requests get this long to finish after shutdown is requested.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -40,8 +43,10 @@ pub struct S3Config {
     /// Owner of what anonymous requests create.
     pub anonymous_uid: u32,
     pub anonymous_gid: u32,
-    /// PEM certificate chain and private key, for HTTPS.
-    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The certificate and key for HTTPS (reloadable; shared with whoever reloads it).
+    pub tls: Option<TlsCerts>,
+    /// Answer STS over plain HTTP on a non-loopback address too (see `sts::Transport`).
+    pub sts_allow_plaintext: bool,
 }
 
 impl Default for S3Config {
@@ -52,6 +57,7 @@ impl Default for S3Config {
             anonymous_uid: 65534,
             anonymous_gid: 65534,
             tls: None,
+            sts_allow_plaintext: false,
         }
     }
 }
@@ -81,7 +87,7 @@ pub trait Observer: Send + Sync + 'static {
 /// The S3 server, ready to serve a listener.
 pub struct S3Server {
     service: S3Service,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<TlsCerts>,
     observer: Option<Arc<dyn Observer>>,
     grace: Duration,
 }
@@ -91,7 +97,10 @@ impl S3Server {
     pub fn new(cfg: S3Config, view: Arc<ObjectView>, iam: Iam) -> Result<S3Server> {
         let mut builder = S3ServiceBuilder::new(Gateway::new(view, cfg.region.clone()));
         let resolver = Resolver::new(iam.clone());
-        builder.set_route(crate::sts::StsRoute::new(resolver.sts().clone(), iam));
+        builder.set_route(
+            crate::sts::StsRoute::new(resolver.sts().clone(), iam)
+                .allow_plaintext(cfg.sts_allow_plaintext),
+        );
         builder.set_auth(WekaAuth::new(resolver.clone()));
         builder.set_access(WekaAccess::new(
             resolver,
@@ -101,14 +110,9 @@ impl S3Server {
         if !cfg.virtual_host_domains.is_empty() {
             builder.set_host(VirtualHosts::new(&cfg.virtual_host_domains)?);
         }
-        let tls = cfg
-            .tls
-            .as_ref()
-            .map(|(cert, key)| tls_acceptor(cert, key))
-            .transpose()?;
         Ok(S3Server {
             service: builder.build(),
-            tls,
+            tls: cfg.tls,
             observer: None,
             grace: SHUTDOWN_GRACE,
         })
@@ -174,9 +178,19 @@ impl S3Server {
         graceful: &GracefulShutdown,
     ) {
         let _ = stream.set_nodelay(true); // latency only; failure changes nothing else
-        let secure = self.tls.is_some();
+        let transport = Transport {
+            secure: self.tls.is_some(),
+            // Unknown counts as not loopback: the strict side of the STS plaintext rule.
+            local: stream
+                .local_addr()
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+        };
+        let secure = transport.secure;
         let this = self.clone();
-        let svc = hyper::service::service_fn(move |req| this.clone().handle(req, peer, secure));
+        let svc = hyper::service::service_fn(move |mut req: http::Request<_>| {
+            req.extensions_mut().insert(transport);
+            this.clone().handle(req, peer, secure)
+        });
         let mut builder = ConnBuilder::new(TokioExecutor::new());
         builder
             .http1()
@@ -194,8 +208,8 @@ impl S3Server {
                     }
                 });
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
+            Some(certs) => {
+                let acceptor = certs.acceptor();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let Ok(Ok(tls)) =
@@ -332,30 +346,4 @@ fn content_length(h: &http::HeaderMap) -> u64 {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-fn tls_acceptor(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> Result<tokio_rustls::TlsAcceptor> {
-    let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| Error::InvalidArgument(format!("{}: {e}", p.display())))
-    };
-    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", cert.display())))?;
-    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", key.display())))?
-        .ok_or_else(|| {
-            Error::InvalidArgument(format!("{}: no private key found", key.display()))
-        })?;
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
-        tokio_rustls::rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::InvalidArgument(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| Error::InvalidArgument(format!("TLS certificate: {e}")))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

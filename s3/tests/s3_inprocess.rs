@@ -12,6 +12,7 @@ use weka_fs::object::{ObjectOptions, ObjectView};
 use weka_fs::Root;
 use weka_s3::iam::{Iam, IamOptions, NewUser, Role, SecretString};
 use weka_s3::server::{S3Config, S3Server};
+use weka_s3::tls::TlsCerts;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -1118,7 +1119,7 @@ async fn tls_serves_s3_over_https_with_the_configured_certificate() {
         String::from_utf8_lossy(&ok.stderr)
     );
     let f = Fixture::start_with(S3Config {
-        tls: Some((cert, key)),
+        tls: Some(TlsCerts::load(&cert, &key).unwrap()),
         ..S3Config::default()
     })
     .await;
@@ -1139,6 +1140,71 @@ async fn tls_serves_s3_over_https_with_the_configured_certificate() {
         !String::from_utf8_lossy(&plain.stdout).contains("AccessDenied"),
         "plain HTTP is not served on a TLS port"
     );
+}
+
+/// A self-signed certificate and key for 127.0.0.1 in `dir`, made by the openssl command.
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// An anonymous GET of `pub/obj` (curl, certificate not checked) and its HTTP status.
+async fn anonymous_get_status(endpoint: &str) -> String {
+    let out = tokio::process::Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{endpoint}/pub/obj"))
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_secure_transport_is_true_over_tls_and_false_over_plain_http() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(certs.path());
+    let tls = Fixture::start_with(S3Config {
+        tls: Some(TlsCerts::load(&cert, &key).unwrap()),
+        ..S3Config::default()
+    })
+    .await;
+    let plain = Fixture::start().await;
+    let only_over = |secure: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/*","Condition":{{"Bool":{{"aws:SecureTransport":"{secure}"}}}}}}]}}"#
+        )
+    };
+    for f in [&tls, &plain] {
+        std::fs::create_dir_all(f.dir.path().join("data/pub")).unwrap();
+        std::fs::write(f.dir.path().join("data/pub/obj"), b"x").unwrap();
+        f.iam
+            .set_bucket_policy_custom("pub", &only_over("true"))
+            .unwrap();
+    }
+    let https = tls.endpoint.replace("http://", "https://");
+    assert_eq!(anonymous_get_status(&https).await, "200");
+    assert_eq!(anonymous_get_status(&plain.endpoint).await, "403");
+    for f in [&tls, &plain] {
+        f.iam
+            .set_bucket_policy_custom("pub", &only_over("false"))
+            .unwrap();
+    }
+    assert_eq!(anonymous_get_status(&https).await, "403");
+    assert_eq!(anonymous_get_status(&plain.endpoint).await, "200");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -50,6 +50,9 @@ fn sts_error(e: &StsError, access_key: &str) -> ErrorObject {
         | StsError::UnexpectedToken
         | StsError::InvalidAction(_)
         | StsError::Internal(_) => None,
+        // Only the HTTP route refuses plaintext (the socket is local); its message says
+        // what to do.
+        StsError::PlaintextRefused => None,
     };
     let message = match e {
         StsError::InvalidClientTokenId => "the access key or secret key is not valid".to_owned(),

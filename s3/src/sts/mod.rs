@@ -23,7 +23,13 @@
 //! - a long-term key *with* a token: refused as `InvalidToken` (as AWS does), since a client
 //!   mixing the two is misconfigured and would otherwise be silently granted the long-term
 //!   key's rights;
-//! - a parent that exists with the same generation but has no policy: `AccessDenied`.
+//! - a parent that exists with the same generation but has no policy: `AccessDenied`;
+//! - any STS request (IAM actions included) over plain HTTP whose connection arrived on a
+//!   non-loopback address, unless `sts.allow_plaintext` is set: `AccessDenied` (403) with a
+//!   message saying to use https or set `sts.allow_plaintext`. An answer carries a secret
+//!   key, so it must not cross a network in clear text. 403 `AccessDenied` is what AWS
+//!   answers when a policy denies `aws:SecureTransport = false`; 400 `InvalidRequest` was
+//!   the alternative, but clients and operators already read 403 as "refused, do not retry".
 //!
 //! This module must not log secrets or tokens; `TempCredentials`' `Debug` is redacted.
 
@@ -39,6 +45,7 @@ use std::sync::Arc;
 pub use keys::{is_temporary_access_key, TEMP_KEY_LEN, TEMP_KEY_PREFIX, TEMP_SECRET_LEN};
 pub use route::{
     is_sts_http_request, promote_v2_presigned_token, rewrap_s3_error, security_token, StsRoute,
+    Transport,
 };
 pub use session::{check_session_policy, Session};
 pub use token::Claims;
@@ -73,6 +80,8 @@ pub enum StsError {
     PackedPolicyTooLarge(usize, usize),
     #[error("unknown or unsupported STS action {0:?}")]
     InvalidAction(String),
+    #[error("STS is refused over plain HTTP on a non-loopback address, because its answers carry secret keys: use https (set s3.tls_cert and s3.tls_key), connect through 127.0.0.1 or ::1, or set sts.allow_plaintext = true")]
+    PlaintextRefused,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -91,6 +100,7 @@ impl StsError {
             StsError::MalformedPolicyDocument(_) => "MalformedPolicyDocument",
             StsError::PackedPolicyTooLarge(..) => "PackedPolicyTooLarge",
             StsError::InvalidAction(_) => "InvalidAction",
+            StsError::PlaintextRefused => "AccessDenied",
             StsError::Internal(_) => "InternalFailure",
         }
     }
@@ -102,7 +112,8 @@ impl StsError {
             | StsError::MissingToken
             | StsError::UnexpectedToken
             | StsError::InvalidClientTokenId
-            | StsError::AccessDenied(_) => 403,
+            | StsError::AccessDenied(_)
+            | StsError::PlaintextRefused => 403,
             StsError::ExpiredToken
             | StsError::InvalidParameterValue(_)
             | StsError::MalformedPolicyDocument(_)
@@ -121,7 +132,7 @@ impl StsError {
             }
             StsError::ExpiredToken => C::ExpiredToken,
             StsError::InvalidClientTokenId => C::InvalidAccessKeyId,
-            StsError::AccessDenied(_) => C::AccessDenied,
+            StsError::AccessDenied(_) | StsError::PlaintextRefused => C::AccessDenied,
             StsError::InvalidParameterValue(_)
             | StsError::MalformedPolicyDocument(_)
             | StsError::PackedPolicyTooLarge(..)

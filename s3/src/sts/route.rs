@@ -8,7 +8,9 @@
 //! Invariants: every answer, error included, is STS XML (`ErrorResponse`), so botocore and
 //! the AWS SDKs report the right code; an unknown or IAM action gets `InvalidAction` at
 //! once; `AssumeRole` with temporary credentials is refused (no chaining); a temporary key
-//! is only accepted with its valid session token.
+//! is only accepted with its valid session token; nothing is answered but
+//! `PlaintextRefused` on a connection that is neither TLS nor loopback, unless plaintext is
+//! allowed ([`Transport::may_carry_secrets`]).
 //! This module must not log credentials, tokens or request bodies.
 
 use bytes::Bytes;
@@ -28,12 +30,54 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 pub struct StsRoute {
     sts: Sts,
     iam: Iam,
+    allow_plaintext: bool,
 }
 
 impl StsRoute {
-    /// A route answering with `sts` for the users of `iam`.
+    /// A route answering with `sts` for the users of `iam`, over TLS or loopback only.
     pub fn new(sts: Sts, iam: Iam) -> StsRoute {
-        StsRoute { sts, iam }
+        StsRoute {
+            sts,
+            iam,
+            allow_plaintext: false,
+        }
+    }
+
+    /// Also answers over plain HTTP on non-loopback addresses (`sts.allow_plaintext`).
+    pub fn allow_plaintext(mut self, allow: bool) -> StsRoute {
+        self.allow_plaintext = allow;
+        self
+    }
+
+    /// Refuses a request whose answer could cross a network in clear text.
+    fn check_transport(&self, req: &S3Request<Body>) -> Result<(), StsError> {
+        // No transport recorded: not served by our listener; take the strict side.
+        let safe = req
+            .extensions
+            .get::<Transport>()
+            .is_some_and(|t| t.may_carry_secrets(self.allow_plaintext));
+        match safe {
+            true => Ok(()),
+            false => Err(StsError::PlaintextRefused),
+        }
+    }
+}
+
+/// The connection a request arrived on, put into its extensions by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transport {
+    /// The connection is TLS.
+    pub secure: bool,
+    /// The local (listener) address the connection was accepted on.
+    pub local: std::net::SocketAddr,
+}
+
+impl Transport {
+    /// Whether an STS answer, which carries a secret key, may be sent on this connection:
+    /// over TLS; over loopback (127.0.0.0/8, ::1, or an IPv4-mapped 127.x on a dual-stack
+    /// listener), where it never leaves the host; or anywhere when `allow_plaintext`.
+    pub fn may_carry_secrets(&self, allow_plaintext: bool) -> bool {
+        self.secure || allow_plaintext || self.local.ip().to_canonical().is_loopback()
     }
 }
 
@@ -396,6 +440,9 @@ impl S3Route for StsRoute {
 
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let rid = request_id();
+        if let Err(refused) = self.check_transport(&req) {
+            return Ok(error_response(&refused, &rid));
+        }
         let result = match read_form(&mut req).await {
             Ok(form) => {
                 record_action(&req, form.get("Action"));
@@ -527,6 +574,39 @@ mod tests {
                 .as_ref(),
             b"<AssumeRoleResponse/>"
         );
+    }
+
+    #[test_case::test_case("127.0.0.1:9000", false, false, true ; "loopback v4")]
+    #[test_case::test_case("127.8.9.10:9000", false, false, true ; "all of 127 slash 8")]
+    #[test_case::test_case("[::1]:9000", false, false, true ; "loopback v6")]
+    #[test_case::test_case("[::ffff:127.0.0.1]:9000", false, false, true ; "mapped loopback")]
+    #[test_case::test_case("192.0.2.2:9000", false, false, false ; "plain on the network")]
+    #[test_case::test_case("[::ffff:192.0.2.2]:9000", false, false, false ; "mapped network")]
+    #[test_case::test_case("0.0.0.0:0", false, false, false ; "unknown local address")]
+    #[test_case::test_case("192.0.2.2:9000", true, false, true ; "tls on the network")]
+    #[test_case::test_case("192.0.2.2:9000", false, true, true ; "plaintext allowed")]
+    fn sts_answers_travel_only_over_tls_or_loopback_unless_allowed(
+        local: &str,
+        secure: bool,
+        allow: bool,
+        expected: bool,
+    ) {
+        let t = Transport {
+            secure,
+            local: local.parse().unwrap(),
+        };
+        assert_eq!(t.may_carry_secrets(allow), expected);
+    }
+
+    #[test]
+    fn the_plaintext_refusal_is_an_sts_access_denied_that_says_what_to_do() {
+        let x = xml::error_response(&StsError::PlaintextRefused, "r");
+        assert!(x.contains("<Code>AccessDenied</Code>"), "{x}");
+        assert!(
+            x.contains("use https") && x.contains("sts.allow_plaintext"),
+            "{x}"
+        );
+        assert_eq!(StsError::PlaintextRefused.http_status(), 403);
     }
 
     #[test_case::test_case("s", false ; "one character")]
