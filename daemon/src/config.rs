@@ -35,6 +35,10 @@ pub enum ConfigError {
     },
     #[error("flag --{flag}: {message}")]
     Flag { flag: &'static str, message: String },
+    /// The TLS pair named by `s3.tls_cert` / `s3.tls_key` cannot be served (found when the
+    /// daemon reads the files at start); `detail` names the file and the problem.
+    #[error("TLS certificate or key unusable: {detail}\nhint: s3.tls_cert must be a PEM certificate chain (leaf first) and s3.tls_key its PEM private key, both readable by wekad")]
+    Tls { detail: String },
 }
 
 /// The complete, validated configuration.
@@ -58,6 +62,7 @@ pub struct Config {
     pub drain_deadline: Duration,
     pub fuse: FuseConfig,
     pub s3: S3Config,
+    pub sts: StsConfig,
     pub metrics: MetricsConfig,
 }
 
@@ -93,6 +98,19 @@ pub struct S3Config {
     pub policy_max_bytes: usize,
     /// Access log: `off`, `stderr` (the journal under systemd), or a file path.
     pub access_log: AccessLog,
+    /// PEM certificate chain (leaf first) for HTTPS on `listen`; set with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+}
+
+/// `[sts]`
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StsConfig {
+    /// Answer STS over plain HTTP on a non-loopback listener too (its answers carry secret
+    /// keys; without TLS they cross the network in clear text).
+    pub allow_plaintext: bool,
 }
 
 /// `[metrics]`
@@ -185,6 +203,7 @@ impl Default for Config {
             drain_deadline: Duration::from_secs(30),
             fuse: FuseConfig::default(),
             s3: S3Config::default(),
+            sts: StsConfig::default(),
             metrics: MetricsConfig::default(),
         }
     }
@@ -211,6 +230,8 @@ impl Default for S3Config {
             virtual_host_domains: Vec::new(),
             policy_max_bytes: 2048,
             access_log: AccessLog::Stderr,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -232,6 +253,8 @@ pub struct Overrides {
     pub mount: Option<PathBuf>,
     pub socket: Option<PathBuf>,
     pub s3_listen: Option<String>,
+    pub s3_tls_cert: Option<PathBuf>,
+    pub s3_tls_key: Option<PathBuf>,
     pub metrics_listen: Option<String>,
     pub log_level: Option<String>,
 }
@@ -274,6 +297,12 @@ impl Config {
         set(&mut self.state, &o.state);
         set(&mut self.mount, &o.mount);
         set(&mut self.socket, &o.socket);
+        if o.s3_tls_cert.is_some() {
+            self.s3.tls_cert.clone_from(&o.s3_tls_cert);
+        }
+        if o.s3_tls_key.is_some() {
+            self.s3.tls_key.clone_from(&o.s3_tls_key);
+        }
         if let Some(v) = &o.s3_listen {
             self.s3.listen = parse_addr("s3-listen", v)?;
         }
@@ -328,7 +357,27 @@ impl Config {
                 "use at most \"1h\"",
             );
         }
-        Ok(())
+        match (&self.s3.tls_cert, &self.s3.tls_key) {
+            (Some(_), None) => fail(
+                "s3.tls_cert",
+                "set without s3.tls_key: the private key is missing".into(),
+                TLS_PAIR_HINT,
+            ),
+            (None, Some(_)) => fail(
+                "s3.tls_key",
+                "set without s3.tls_cert: the certificate is missing".into(),
+                TLS_PAIR_HINT,
+            ),
+            (Some(_), Some(_)) | (None, None) => Ok(()),
+        }
+    }
+
+    /// The certificate and key files when TLS is configured.
+    pub fn tls_files(&self) -> Option<(&Path, &Path)> {
+        match (&self.s3.tls_cert, &self.s3.tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            _ => None,
+        }
     }
 
     fn absolutize(&mut self) {
@@ -345,8 +394,19 @@ impl Config {
         if let AccessLog::File(p) = &mut self.s3.access_log {
             *p = normalize(p);
         }
+        for p in [&mut self.s3.tls_cert, &mut self.s3.tls_key]
+            .into_iter()
+            .flatten()
+        {
+            if let Ok(abs) = std::path::absolute(&*p) {
+                *p = normalize(&abs);
+            }
+        }
     }
 }
+
+const TLS_PAIR_HINT: &str =
+    "set both s3.tls_cert and s3.tls_key (PEM files) for https, or neither for plain http";
 
 /// Drops `.` components (std::path::absolute keeps `./x` as `/cwd/./x`).
 fn normalize(p: &Path) -> PathBuf {
@@ -518,5 +578,68 @@ mod tests {
             text.contains("w.toml:3: key `s3.policy_max_bytes`"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_tls_pair_and_allow_plaintext_are_parsed_and_made_absolute() {
+        let c = parse("[s3]\ntls_cert = \"/etc/wekad/tls.crt\"\ntls_key = \"/etc/wekad/tls.key\"\n[sts]\nallow_plaintext = true\n").unwrap();
+        assert_eq!(
+            c.tls_files(),
+            Some((
+                Path::new("/etc/wekad/tls.crt"),
+                Path::new("/etc/wekad/tls.key")
+            ))
+        );
+        assert!(c.sts.allow_plaintext);
+        assert_eq!(Config::default().tls_files(), None);
+        assert!(!Config::default().sts.allow_plaintext);
+        let o = Overrides {
+            s3_tls_cert: Some("rel/c.pem".into()),
+            s3_tls_key: Some("rel/k.pem".into()),
+            ..Default::default()
+        };
+        let c = Config::load(None, &o).unwrap();
+        let (cert, key) = c.tls_files().unwrap();
+        assert!(
+            cert.is_absolute() && cert.ends_with("rel/c.pem"),
+            "{cert:?}"
+        );
+        assert!(key.is_absolute() && key.ends_with("rel/k.pem"), "{key:?}");
+    }
+
+    #[test]
+    fn a_tls_cert_without_its_key_is_refused_naming_the_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(
+            &path,
+            "[s3]\nlisten = \"127.0.0.1:1\"\ntls_cert = \"/c.pem\"\n",
+        )
+        .unwrap();
+        let text = Config::load(Some(&path), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("w.toml:3: key `s3.tls_cert`"), "{text}");
+        assert!(text.contains("s3.tls_key"), "{text}");
+        std::fs::write(&path, "[s3]\ntls_key = \"/k.pem\"\n").unwrap();
+        let text = Config::load(Some(&path), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("w.toml:2: key `s3.tls_key`"), "{text}");
+        assert!(text.contains("s3.tls_cert"), "{text}");
+        let flag_only = Overrides {
+            s3_tls_key: Some("/k.pem".into()),
+            ..Default::default()
+        };
+        let text = Config::load(None, &flag_only).unwrap_err().to_string();
+        assert!(text.contains("s3.tls_cert"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_sts_key_is_refused() {
+        let text = parse("[sts]\nallow_plain = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains(":2: key `sts.allow_plain`"), "{text}");
     }
 }

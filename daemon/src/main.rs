@@ -52,6 +52,12 @@ struct Cli {
     /// S3 listen address [default: 127.0.0.1:9000].
     #[arg(long, value_name = "ADDR")]
     s3_listen: Option<String>,
+    /// PEM certificate chain for HTTPS on the S3 port (needs --s3-tls-key).
+    #[arg(long, value_name = "FILE")]
+    s3_tls_cert: Option<PathBuf>,
+    /// PEM private key of --s3-tls-cert.
+    #[arg(long, value_name = "FILE")]
+    s3_tls_key: Option<PathBuf>,
     /// Prometheus metrics listen address [default: 127.0.0.1:9100].
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
@@ -68,6 +74,8 @@ impl Cli {
             mount: self.mount.clone(),
             socket: self.socket.clone(),
             s3_listen: self.s3_listen.clone(),
+            s3_tls_cert: self.s3_tls_cert.clone(),
+            s3_tls_key: self.s3_tls_key.clone(),
             metrics_listen: self.metrics_listen.clone(),
             log_level: self.log_level.clone(),
         }
