@@ -5,6 +5,9 @@
 //! server generation on a duplicate of the same listening socket, starts it, and only then
 //! tells the previous generation to stop accepting and drain, so no connection is refused
 //! during a reload. Each generation is one task; stopping the door stops the current one.
+//! With TLS, every generation serves the one [`TlsCerts`] the door holds; SIGHUP re-reads
+//! its files in place, so a renewed certificate reaches the next connection of whichever
+//! generation accepts it, and a bad pair leaves the current one serving.
 
 use std::sync::Arc;
 
@@ -13,8 +16,9 @@ use tokio::task::JoinSet;
 use weka_fs::fuse::{MountOptions, Mounted};
 use weka_fs::tree::Tree;
 use weka_s3::server::{Observer, S3Config as ServerConfig, S3Server};
+use weka_s3::tls::TlsCerts;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::control::{self, ControlContext};
 use crate::error::{Error, Result};
 use crate::metrics::{FuseSample, Metrics};
@@ -49,12 +53,26 @@ pub fn mount(config: &Config, state: &State, metrics: &Metrics) -> Result<Mounte
     Ok(mounted)
 }
 
+/// Reads the configured TLS pair at start; an unusable one is a configuration error.
+pub fn load_tls(config: &Config) -> Result<Option<TlsCerts>> {
+    let Some((cert, key)) = config.tls_files() else {
+        return Ok(None);
+    };
+    TlsCerts::load(cert, key).map(Some).map_err(|e| {
+        Error::Config(ConfigError::Tls {
+            detail: e.to_string(),
+        })
+    })
+}
+
 /// The settings of the S3 server that a reload may change.
-fn server_config(config: &Config) -> ServerConfig {
+fn server_config(config: &Config, tls: Option<&TlsCerts>) -> ServerConfig {
     ServerConfig {
         virtual_host_domains: config.s3.virtual_host_domains.clone(),
         anonymous_uid: config.s3.anonymous_uid,
         anonymous_gid: config.s3.anonymous_gid,
+        tls: tls.cloned(),
+        sts_allow_plaintext: config.sts.allow_plaintext,
         ..ServerConfig::default()
     }
 }
@@ -66,6 +84,7 @@ pub fn s3_settings_changed(old: &Config, new: &Config) -> bool {
         || old.s3.virtual_host_domains != new.s3.virtual_host_domains
         || old.s3.anonymous_uid != new.s3.anonymous_uid
         || old.s3.anonymous_gid != new.s3.anonymous_gid
+        || old.sts.allow_plaintext != new.sts.allow_plaintext
 }
 
 /// The S3 door: one listening socket, served by the current server generation.
@@ -75,6 +94,8 @@ pub struct S3Door {
     listener: Option<std::net::TcpListener>,
     state: State,
     observer: Arc<dyn Observer>,
+    /// The served certificate when the port speaks TLS (fixed for the daemon's life).
+    tls: Option<TlsCerts>,
     stop_current: Option<watch::Sender<bool>>,
 }
 
@@ -83,19 +104,45 @@ impl S3Door {
         listener: std::net::TcpListener,
         state: State,
         observer: Arc<dyn Observer>,
+        tls: Option<TlsCerts>,
     ) -> S3Door {
         S3Door {
             listener: Some(listener),
             state,
             observer,
+            tls,
             stop_current: None,
+        }
+    }
+
+    /// `https` when the port speaks TLS, `http` otherwise.
+    pub fn scheme(&self) -> &'static str {
+        match self.tls {
+            Some(_) => "https",
+            None => "http",
+        }
+    }
+
+    /// SIGHUP: re-reads the certificate and key named by `config`, for the next
+    /// connection; an unusable pair is logged and the current one keeps serving.
+    pub fn reload_tls(&self, config: &Config) {
+        let (Some(certs), Some((cert, key))) = (&self.tls, config.tls_files()) else {
+            return;
+        };
+        match certs.reload(cert, key) {
+            Ok(()) => {
+                tracing::info!(cert = %cert.display(), key = %key.display(), "TLS certificate reloaded; new connections use it")
+            }
+            Err(e) => {
+                tracing::warn!("could not reload the TLS certificate, keeping the current one: {e}")
+            }
         }
     }
 
     /// Starts a server generation built from `config`, then retires the previous one.
     pub fn start(&mut self, config: &Config, tasks: &mut JoinSet<()>) -> Result<()> {
         let mut server = S3Server::new(
-            server_config(config),
+            server_config(config, self.tls.as_ref()),
             self.state.view.clone(),
             self.state.iam.clone(),
         )

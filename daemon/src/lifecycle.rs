@@ -3,7 +3,8 @@
 //! Owns the order in which components come up and go down. Start: checks (FUSE, data
 //! directory, mount point, ports), state, mount, listeners, then `endpoints.json` and
 //! READY=1 once the mount answers and the S3 port accepts. SIGHUP: reload what can change
-//! without a restart and say what cannot. SIGTERM/SIGINT: STOPPING=1, stop accepting, drain
+//! without a restart (the TLS certificate included, re-read every time) and say what
+//! cannot. SIGTERM/SIGINT: STOPPING=1, stop accepting, drain
 //! in-flight requests within the deadline, unmount (lazily if busy, saying so), close the
 //! state, exit 0; a second signal during the drain stops at once.
 //!
@@ -44,6 +45,8 @@ pub struct Reload {
 struct Listeners {
     s3: std::net::TcpListener,
     metrics: Option<std::net::TcpListener>,
+    /// The S3 port's certificate, read before anything is mounted.
+    tls: Option<weka_s3::tls::TlsCerts>,
 }
 
 /// The signals the daemon reacts to, installed before anything slow happens.
@@ -116,6 +119,7 @@ fn preflight(config: &Config) -> Result<Listeners> {
     checks::fuse_available(&checks::fuse_device())?;
     checks::data_dir_usable(&config.data)?;
     create_state_dir(&config.state)?;
+    let tls = doors::load_tls(config)?;
     if checks::prepare_mountpoint(&config.mount)? == checks::MountpointState::ClearedStale {
         tracing::info!(mount = %config.mount.display(), "cleared the stale mount; mounting afresh");
     }
@@ -128,7 +132,7 @@ fn preflight(config: &Config) -> Result<Listeners> {
         )?),
         false => None,
     };
-    Ok(Listeners { s3, metrics })
+    Ok(Listeners { s3, metrics, tls })
 }
 
 fn create_state_dir(state: &Path) -> Result<()> {
@@ -158,8 +162,12 @@ async fn start(config: Config, reload: Reload, listeners: Listeners) -> Result<S
     let metrics_addr = listeners.metrics.as_ref().map(local_addr).transpose()?;
     let state = State::open(&config)?;
     let counts = Some(Arc::new(state.clone()) as Arc<dyn crate::status::Counts>);
+    let scheme = match listeners.tls {
+        Some(_) => "https",
+        None => "http",
+    };
     let status = Arc::new(StatusSource::new(
-        places(&config, s3_addr, metrics_addr),
+        places(&config, format!("{scheme}://{s3_addr}"), metrics_addr),
         metrics.clone(),
         counts,
     ));
@@ -172,7 +180,7 @@ async fn start(config: Config, reload: Reload, listeners: Listeners) -> Result<S
     let (shutdown, _) = watch::channel(false);
     let mut service = Service {
         endpoints_file: config.state.join("endpoints.json"),
-        s3: S3Door::new(listeners.s3, state.clone(), observer),
+        s3: S3Door::new(listeners.s3, state.clone(), observer, listeners.tls),
         config,
         reload,
         metrics,
@@ -193,14 +201,14 @@ fn local_addr(l: &std::net::TcpListener) -> Result<SocketAddr> {
     l.local_addr().map_err(|e| Error::component("listener", e))
 }
 
-fn places(config: &Config, s3: SocketAddr, metrics: Option<SocketAddr>) -> Places {
+fn places(config: &Config, s3_url: String, metrics: Option<SocketAddr>) -> Places {
     let show = |p: &Path| p.display().to_string();
     Places {
         data: show(&config.data),
         mount: show(&config.mount),
         state: show(&config.state),
         socket: show(&config.socket),
-        s3: Some(s3.to_string()),
+        s3: Some(s3_url),
         metrics: metrics.map(|a| a.to_string()),
     }
 }
@@ -250,8 +258,10 @@ impl Service {
 
     /// Writes endpoints.json, tells systemd READY=1, and starts the watchdog.
     fn announce(&mut self, s3: SocketAddr, metrics: Option<SocketAddr>) -> Result<()> {
+        let s3_url = format!("{}://{s3}", self.s3.scheme());
         let endpoints = serde_json::json!({
             "s3": s3.to_string(),
+            "s3_url": s3_url,
             "metrics": metrics.map(|a| a.to_string()),
             "mount": self.config.mount,
             "socket": self.config.socket,
@@ -274,7 +284,7 @@ impl Service {
             false => "requests over /dev/fuse",
         };
         let line = format!(
-            "serving {} on {} and S3 on http://{s3} ({passthrough}; {transport})",
+            "serving {} on {} and S3 on {s3_url} ({passthrough}; {transport})",
             self.config.data.display(),
             self.config.mount.display()
         );
@@ -341,9 +351,10 @@ impl Service {
         let s3_changed = doors::s3_settings_changed(&self.config, &new);
         let old = std::mem::replace(&mut self.config, new);
         keep_running_values(&mut self.config, old);
+        self.s3.reload_tls(&self.config);
         if s3_changed {
             match self.s3.start(&self.config, &mut self.tasks) {
-                Ok(()) => tracing::info!("S3 settings reloaded (anonymous owner, virtual-host domains, drain deadline)"),
+                Ok(()) => tracing::info!("S3 settings reloaded (anonymous owner, virtual-host domains, drain deadline, sts.allow_plaintext)"),
                 Err(e) => tracing::error!("could not apply the new S3 settings; the previous S3 server keeps serving: {e}"),
             }
         }
@@ -392,6 +403,7 @@ impl Service {
 
 /// The settings a reload cannot change keep their running values.
 fn keep_running_values(config: &mut Config, old: Config) {
+    let old_tls = (old.s3.tls_cert, old.s3.tls_key);
     config.data = old.data;
     config.state = old.state;
     config.mount = old.mount;
@@ -402,6 +414,17 @@ fn keep_running_values(config: &mut Config, old: Config) {
     config.s3.listen = old.s3.listen;
     config.s3.sync = old.s3.sync;
     config.s3.policy_max_bytes = old.s3.policy_max_bytes;
+    if tls_switched(config, &old_tls) {
+        config.s3.tls_cert = old_tls.0;
+        config.s3.tls_key = old_tls.1;
+    }
+}
+
+/// Whether `new` turns TLS on or off compared with the running `(cert, key)`: that changes
+/// the URL clients use, so only a restart applies it. New paths for a running TLS port do
+/// apply on reload.
+fn tls_switched(new: &Config, old: &(Option<PathBuf>, Option<PathBuf>)) -> bool {
+    new.tls_files().is_some() != (old.0.is_some() && old.1.is_some())
 }
 
 /// Waits for every task (S3 generations, control, metrics) to finish and for the files
@@ -469,6 +492,10 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         "s3.policy_max_bytes",
     );
     check(old.metrics != new.metrics, "[metrics]");
+    check(
+        old.tls_files().is_some() != new.tls_files().is_some(),
+        "s3.tls_cert/s3.tls_key (turning TLS on or off)",
+    );
     out
 }
 
@@ -515,6 +542,27 @@ mod tests {
         new.s3.listen = "127.0.0.1:1".parse().unwrap();
         new.fuse.allow_other = true;
         assert_eq!(needs_restart(&old, &new), vec!["[fuse]", "s3.listen"]);
+    }
+
+    #[test]
+    fn turning_tls_on_needs_a_restart_but_new_certificate_paths_apply() {
+        let plain = Config::default();
+        let mut tls = plain.clone();
+        tls.s3.tls_cert = Some("/a.crt".into());
+        tls.s3.tls_key = Some("/a.key".into());
+        assert_eq!(
+            needs_restart(&plain, &tls),
+            vec!["s3.tls_cert/s3.tls_key (turning TLS on or off)"]
+        );
+        let mut applied = tls.clone();
+        keep_running_values(&mut applied, plain.clone());
+        assert_eq!(applied.tls_files(), None, "TLS stays off until a restart");
+        let mut renewed = tls.clone();
+        renewed.s3.tls_cert = Some("/b.crt".into());
+        assert!(needs_restart(&tls, &renewed).is_empty());
+        let mut applied = renewed.clone();
+        keep_running_values(&mut applied, tls);
+        assert_eq!(applied.s3.tls_cert, Some("/b.crt".into()));
     }
 
     #[test]
