@@ -6,7 +6,8 @@
 //! `<state>/endpoints.json` and for the FUSE mount to appear in `/proc/self/mountinfo`,
 //! and reads the first-start admin credentials from `<state>/initial-credentials`.
 //!
-//! Invariants: every daemon only ever listens on 127.0.0.1; dropping a [`Daemon`] stops the
+//! Invariants: every daemon listens on 127.0.0.1 unless its test passes another
+//! `--s3-listen` (the STS plaintext rule needs a non-loopback address); dropping a [`Daemon`] stops the
 //! process (SIGTERM, then SIGKILL after a timeout) and lazily unmounts a mount left behind,
 //! even when the test panicked; the temporary directory is only removed once nothing is
 //! mounted below it, so a cleanup never recurses into a live mount.
@@ -191,9 +192,13 @@ impl Daemon {
         self.endpoint_field("s3")
     }
 
-    /// `http://127.0.0.1:PORT` of the S3 listener.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS) of the S3 listener: endpoints.json's
+    /// `s3_url`.
     pub fn s3_endpoint(&self) -> String {
-        format!("http://{}", self.s3_addr())
+        match self.endpoints.get("s3_url").and_then(|v| v.as_str()) {
+            Some(url) => url.to_string(),
+            None => format!("http://{}", self.s3_addr()),
+        }
     }
 
     /// `host:port` of the metrics listener.

@@ -156,7 +156,10 @@ fn weka_status_reports_paths_mount_endpoints_and_counts() {
     assert_eq!(status["mount"], daemon.mount().to_str().unwrap());
     assert_eq!(status["data"], daemon.data().to_str().unwrap());
     assert_eq!(status["mounted"], true);
-    assert_eq!(status["s3_endpoint"], daemon.s3_addr());
+    assert_eq!(
+        status["s3_endpoint"],
+        format!("http://{}", daemon.s3_addr())
+    );
     assert_eq!(status["metrics_endpoint"], daemon.metrics_addr());
     assert_eq!(status["users"], 1);
     assert_eq!(status["buckets"], 1);
