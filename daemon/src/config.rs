@@ -357,18 +357,19 @@ impl Config {
                 "use at most \"1h\"",
             );
         }
-        match (&self.s3.tls_cert, &self.s3.tls_key) {
-            (Some(_), None) => fail(
-                "s3.tls_cert",
-                "set without s3.tls_key: the private key is missing".into(),
-                TLS_PAIR_HINT,
-            ),
-            (None, Some(_)) => fail(
-                "s3.tls_key",
-                "set without s3.tls_cert: the certificate is missing".into(),
-                TLS_PAIR_HINT,
-            ),
-            (Some(_), Some(_)) | (None, None) => Ok(()),
+        let (present, flag, missing) = match (&self.s3.tls_cert, &self.s3.tls_key) {
+            (Some(_), None) => ("s3.tls_cert", "s3-tls-cert", "s3.tls_key"),
+            (None, Some(_)) => ("s3.tls_key", "s3-tls-key", "s3.tls_cert"),
+            (Some(_), Some(_)) | (None, None) => return Ok(()),
+        };
+        let message = format!("set without {missing}: both are needed");
+        match file {
+            Some(_) => fail(present, message, TLS_PAIR_HINT),
+            // Without a file the lone one came from its flag.
+            None => Err(ConfigError::Flag {
+                flag,
+                message: format!("{message}; {TLS_PAIR_HINT}"),
+            }),
         }
     }
 
@@ -632,7 +633,10 @@ mod tests {
             ..Default::default()
         };
         let text = Config::load(None, &flag_only).unwrap_err().to_string();
-        assert!(text.contains("s3.tls_cert"), "{text}");
+        assert!(
+            text.starts_with("flag --s3-tls-key: set without s3.tls_cert"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //!
 //! Invariants: every response carries `x-amz-request-id`; the observer is called exactly
 //! once per request that produced a response; on shutdown the listener stops accepting and
-//! in-flight requests get `SHUTDOWN_GRACE` to finish. With TLS, each connection takes the
-//! certificate current when it is accepted (see `tls`), and every request carries its
-//! connection's [`Transport`] (TLS or not, local address) for the STS plaintext rule. Request bodies that stall are cut by
-//! the handlers (`api::BODY_STALL`); slow headers by hyper's header timeout.
+//! in-flight requests get `SHUTDOWN_GRACE` to finish. Request bodies that stall are cut by
+//! the handlers (`api::BODY_STALL`); slow headers by hyper's header timeout. With TLS, each
+//! connection takes the certificate current when it is accepted (see `tls`), and every
+//! request carries its connection's [`Transport`] (TLS or not, local address) for the STS
+//! plaintext rule.
 
 use std::future::Future;
 use std::net::SocketAddr;
