@@ -55,6 +55,12 @@ fn server_config(config: &Config) -> ServerConfig {
         virtual_host_domains: config.s3.virtual_host_domains.clone(),
         anonymous_uid: config.s3.anonymous_uid,
         anonymous_gid: config.s3.anonymous_gid,
+        region: config
+            .s3
+            .region
+            .clone()
+            .unwrap_or_else(|| ServerConfig::default().region),
+        region_pinned: config.s3.region.is_some(),
         ..ServerConfig::default()
     }
 }
@@ -66,6 +72,7 @@ pub fn s3_settings_changed(old: &Config, new: &Config) -> bool {
         || old.s3.virtual_host_domains != new.s3.virtual_host_domains
         || old.s3.anonymous_uid != new.s3.anonymous_uid
         || old.s3.anonymous_gid != new.s3.anonymous_gid
+        || old.s3.region != new.s3.region
 }
 
 /// The S3 door: one listening socket, served by the current server generation.
