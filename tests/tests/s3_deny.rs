@@ -383,3 +383,207 @@ fn every_operation_is_refused_to_callers_without_the_right_and_nothing_changes()
     });
     assert_eq!(&body[..], b"secret bytes");
 }
+
+/// Browser form uploads, freshness of signatures and bounded input, through botocore.
+const ATTACKS: &str = r#"
+import hashlib, base64, urllib.request, urllib.error, re, email.utils, datetime
+from botocore.auth import SigV4Auth, S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+W_AK, W_SK = os.environ["W_AK"], os.environ["W_SK"]
+def send(method, u, headers, body=b""):
+    r = urllib.request.Request(u, data=body if body else None, headers=headers, method=method)
+    try:
+        resp = urllib.request.urlopen(r, timeout=60)
+        status, text = resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode(errors="replace")
+    m = re.search(r"<Code>([^<]*)</Code>", text)
+    return status, (m.group(1) if m else "")
+def send_expecting(method, u, headers, body):
+    """Sends headers with `Expect: 100-continue` and the body only if the server asks for it,
+    so a refusal made before the body is read can be seen (as a client like the AWS CLI does)."""
+    import socket
+    parts = urllib.parse.urlsplit(u)
+    s = socket.create_connection((parts.hostname, parts.port), timeout=60)
+    target = parts.path + ("?" + parts.query if parts.query else "")
+    head = f"{method} {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: {len(body)}\r\nExpect: 100-continue\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() not in ("host", "content-length"))
+    s.sendall((head + "\r\n").encode())
+    reply = s.recv(65536)
+    if reply.startswith(b"HTTP/1.1 100"):
+        s.sendall(body)
+        reply = reply.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in reply else b""
+        while b"\r\n\r\n" not in reply:
+            reply += s.recv(65536)
+        reply += s.recv(65536)
+    s.close()
+    status = int(reply.split(b" ", 2)[1])
+    m = re.search(rb"<Code>([^<]*)</Code>", reply)
+    return status, (m.group(1).decode() if m else "")
+def form(fields, content=b"form-bytes"):
+    boundary = "----wekadform"
+    out = b""
+    for k, v in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+    out += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\n'.encode() + content + f'\r\n--{boundary}--\r\n'.encode()
+    return send("POST", EP + "/bkt", {"Content-Type": "multipart/form-data; boundary=" + boundary}, out)
+w = s3(W_AK, W_SK)
+post = w.generate_presigned_post("bkt", "posted/ok", ExpiresIn=300)
+print("post-readwrite", *form(post["fields"]))
+small = w.generate_presigned_post("bkt", "posted/big", ExpiresIn=300, Conditions=[["content-length-range", 1, 3]])
+print("post-too-big", *form(small["fields"]))
+other = w.generate_presigned_post("bkt", "posted/x", ExpiresIn=300, Conditions=[["starts-with", "$key", "uploads/"]])
+print("post-wrong-prefix", *form(other["fields"]))
+subst = w.generate_presigned_post("bkt", "posted/${filename}", ExpiresIn=300)
+print("post-filename", *form(subst["fields"]))
+def signed_v2(method, path, date, body=b""):
+    """A header-signed SigV2 request whose Date is `date` (signed as sent)."""
+    headers = {"Date": date}
+    string = f"{method}\n\n\n{date}\n{path}"
+    sig = base64.b64encode(hmac.new(W_SK.encode(), string.encode(), hashlib.sha1).digest()).decode()
+    headers["Authorization"] = f"AWS {W_AK}:{sig}"
+    return send(method, EP + path, headers, body)
+import urllib.parse
+now = email.utils.formatdate(usegmt=True)
+print("v2-now-get", *signed_v2("GET", "/bkt/obj", now))
+for label, d in [("2001", "Mon, 01 Jan 2001 00:00:00 GMT"), ("2099", "Thu, 01 Jan 2099 00:00:00 GMT"), ("garbage", "not a date")]:
+    print("v2-" + label + "-get", *signed_v2("GET", "/bkt/obj", d))
+    print("v2-" + label + "-delete", *signed_v2("DELETE", "/bkt/obj", d))
+def presigned(expires):
+    req = AWSRequest(method="GET", url=EP + "/bkt/obj")
+    S3SigV4QueryAuth(Credentials(W_AK, W_SK), "s3", "us-east-1", expires=expires).add_auth(req)
+    return send("GET", req.url, {})
+for e in [60, 604800, 604801, 1000000000, -5]:
+    print("v4-expires", e, *presigned(e))
+w2 = boto3.client("s3", endpoint_url=EP, region_name="us-east-1", aws_access_key_id=W_AK, aws_secret_access_key=W_SK,
+                  config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+v2url = w2.generate_presigned_url("get_object", Params={"Bucket": "bkt", "Key": "obj"}, ExpiresIn=1)
+assert "Signature=" in v2url and "Expires=" in v2url, v2url
+def sts_signed_get():
+    req = AWSRequest(method="GET", url=EP + "/bkt/obj", headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
+    SigV4Auth(Credentials(W_AK, W_SK), "sts", "us-east-1").add_auth(req)
+    return send("GET", req.url, dict(req.headers))
+print("v4-sts-scope-on-s3", *sts_signed_get())
+print("v2-presigned-fresh", *send("GET", w2.generate_presigned_url("get_object", Params={"Bucket": "bkt", "Key": "obj"}, ExpiresIn=60), {}))
+time.sleep(2.5)
+print("presigned-expired", *send("GET", v2url, {}))
+def tag(key, value, n=1):
+    return code(lambda: w.put_object_tagging(Bucket="bkt", Key="obj", Tagging={"TagSet": [{"Key": f"{key}{i}" if n > 1 else key, "Value": value} for i in range(n)]}))
+print("tag-ok", tag("k", "v"))
+print("tag-value-5000", tag("k", "v" * 5000))
+print("tag-key-129", tag("k" * 129, "v"))
+print("tag-11", tag("k", "v", 11))
+print("tag-10", tag("k", "v", 10))
+print("tag-header-11", code(lambda: w.put_object(Bucket="bkt", Key="tagged", Body=b"x", Tagging="&".join(f"k{i}=v" for i in range(11)))))
+print("bucket-tags-51", code(lambda: w.put_bucket_tagging(Bucket="bkt", Tagging={"TagSet": [{"Key": f"k{i}", "Value": "v"} for i in range(51)]})))
+def signed(method, path, body, headers=None):
+    h = {"x-amz-content-sha256": hashlib.sha256(body).hexdigest(), "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+    h.update(headers or {})
+    req = AWSRequest(method=method, url=EP + path, data=body, headers=h)
+    SigV4Auth(Credentials(W_AK, W_SK), "s3", "us-east-1").add_auth(req)
+    return send_expecting(method, EP + path, dict(req.headers), body)
+huge = b"<Tagging><TagSet><Tag><Key>k</Key><Value>" + b"v" * (25 << 20) + b"</Value></Tag></TagSet></Tagging>"
+print("tagging-25mib", *signed("PUT", "/bkt/obj?tagging", huge))
+keys = "".join(f"<Object><Key>k{i}</Key></Object>" for i in range(1001)).encode()
+print("delete-1001", *signed("POST", "/bkt?delete", b"<Delete>" + keys + b"</Delete>"))
+junk = b"<Delete>" + b"<Object><Key>" + b"x" * (19 << 20) + b"</Key></Object></Delete>"
+print("anonymous-delete-19mib", *send_expecting("POST", EP + "/bkt?delete", {"Content-MD5": base64.b64encode(hashlib.md5(junk).digest()).decode()}, junk))
+"#;
+
+fn results(out: &str) -> BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn form_uploads_signatures_and_input_are_held_to_aws_rules() {
+    let d = Daemon::start();
+    let admin = d.admin_s3();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        admin.create_bucket().bucket("bkt").send().await.unwrap();
+        let body = b"secret bytes".to_vec().into();
+        let put = admin.put_object().bucket("bkt").key("obj").body(body);
+        put.send().await.unwrap();
+    });
+    let uid = "4242";
+    sts_common::ok(&d.weka(&["user", "add", "writer", "s3", PW, "--posix-uid", uid]));
+    sts_common::ok(&d.weka(&["s3", "policy", "attach", "readwrite", "writer"]));
+    let stderr_before = d.stderr().len();
+    let out = python_ok(&d, ATTACKS, &[("W_AK", "writer"), ("W_SK", PW)]);
+    let r = results(&out);
+    let get = |k: &str| {
+        r.get(k)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("{k}: {out}"))
+    };
+
+    // A readwrite user's form upload lands as a PutObject would, owned by the user.
+    assert!(get("post-readwrite").starts_with("204"), "{out}");
+    let posted = d.mount().join("bkt/posted/ok");
+    assert_eq!(std::fs::read(&posted).unwrap(), b"form-bytes");
+    assert_eq!(std::fs::metadata(&posted).unwrap().uid().to_string(), uid);
+    // A failed policy condition writes nothing.
+    assert!(!get("post-too-big").starts_with("2"), "{out}");
+    assert!(!get("post-wrong-prefix").starts_with("2"), "{out}");
+    assert_eq!(get("post-filename"), "400 InvalidArgument");
+    for name in ["big", "x", "${filename}"] {
+        assert!(!d.data().join("bkt/posted").join(name).exists(), "{name}");
+    }
+
+    // SigV2: fresh works, anything else is refused and deletes nothing.
+    assert_eq!(get("v2-now-get"), "200 ");
+    for label in ["2001", "2099"] {
+        for m in ["get", "delete"] {
+            assert_eq!(get(&format!("v2-{label}-{m}")), "403 RequestTimeTooSkewed");
+        }
+    }
+    assert_eq!(get("v2-garbage-get"), "403 AccessDenied");
+    assert_eq!(get("v2-garbage-delete"), "403 AccessDenied");
+    assert!(d.data().join("bkt/obj").exists());
+
+    // Presigned URLs: at most a week, and they end.
+    let expiries: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("v4-expires "))
+        .collect();
+    assert_eq!(
+        expiries,
+        [
+            "60 200 ",
+            "604800 200 ",
+            "604801 400 AuthorizationQueryParametersError",
+            "1000000000 400 AuthorizationQueryParametersError",
+            "-5 403 AccessDenied"
+        ],
+        "{out}"
+    );
+    assert_eq!(get("v2-presigned-fresh"), "200 ");
+    assert_eq!(get("presigned-expired"), "403 AccessDenied");
+    assert_eq!(
+        get("v4-sts-scope-on-s3"),
+        "400 AuthorizationHeaderMalformed"
+    );
+
+    // Tags and bodies within AWS's limits, with AWS's codes; never a 500.
+    assert_eq!(get("tag-ok"), "OK");
+    assert_eq!(get("tag-10"), "OK");
+    for k in [
+        "tag-value-5000",
+        "tag-key-129",
+        "tag-11",
+        "tag-header-11",
+        "bucket-tags-51",
+    ] {
+        assert_eq!(get(k), "InvalidTag", "{k}");
+    }
+    assert_eq!(get("tagging-25mib"), "400 EntityTooLarge");
+    assert_eq!(get("delete-1001"), "400 MalformedXML");
+    // DeleteObjects is decided per key, so the size limit answers first, before the body.
+    assert_eq!(get("anonymous-delete-19mib"), "400 EntityTooLarge");
+    let grown = d.stderr().len() - stderr_before;
+    assert!(grown < 64 << 10, "the daemon's log grew by {grown} bytes");
+}
