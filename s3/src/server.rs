@@ -369,11 +369,14 @@ impl s3s::host::S3Host for VirtualHosts {
     }
 }
 
-/// The one log line of a refused or failed request: 4xx at info, 5xx at warn, inside the
+/// The one log line of a refused or failed request: 4xx (and 501) at info, 5xx at warn, inside the
 /// request's span (request id, operation, bucket, key, user, and the handler's error).
 /// Successes log nothing here (the access log records them).
 fn log_outcome(span: &tracing::Span, status: http::StatusCode) {
-    if status.is_server_error() {
+    if status == http::StatusCode::NOT_IMPLEMENTED {
+        // The documented answer to an operation the door does not serve, not a fault.
+        tracing::info!(parent: span, status = status.as_u16(), "S3 request not implemented");
+    } else if status.is_server_error() {
         tracing::warn!(parent: span, status = status.as_u16(), "S3 request failed");
     } else if status.is_client_error() {
         tracing::info!(parent: span, status = status.as_u16(), "S3 request refused");

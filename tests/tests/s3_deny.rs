@@ -318,6 +318,7 @@ fn every_operation_is_refused_to_callers_without_the_right_and_nothing_changes()
         .collect();
     let before = tree_digest(&d.data());
     let mut rids: BTreeMap<String, String> = BTreeMap::new();
+    let mut refused: Vec<String> = Vec::new();
     for (caller, keys) in &callers {
         let mut env = vec![("UPLOAD", upload.as_str())];
         if let Some((ak, sk, tk)) = keys {
@@ -348,6 +349,9 @@ fn every_operation_is_refused_to_callers_without_the_right_and_nothing_changes()
             }
             if let Some(rid) = v["rid"].as_str() {
                 rids.insert(rid.to_owned(), op.clone());
+                if status >= 400 {
+                    refused.push(rid.to_owned());
+                }
             }
             seen.insert(op);
         }
@@ -370,6 +374,16 @@ fn every_operation_is_refused_to_callers_without_the_right_and_nothing_changes()
         }
     }
     assert_eq!(routed, rids.len(), "every request is in the access log");
+    // Each refused request logged exactly one line (at info), naming its request id.
+    let stderr = d.stderr();
+    for rid in &refused {
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains(rid.as_str()))
+            .collect();
+        assert_eq!(lines.len(), 1, "{rid}: {lines:#?}");
+        assert!(lines[0].contains(" INFO "), "{}", lines[0]);
+    }
     // What was refused to everyone else still works for its owner.
     let body = rt.block_on(async {
         let o = admin
@@ -586,4 +600,75 @@ fn form_uploads_signatures_and_input_are_held_to_aws_rules() {
     assert_eq!(get("anonymous-delete-19mib"), "400 EntityTooLarge");
     let grown = d.stderr().len() - stderr_before;
     assert!(grown < 64 << 10, "the daemon's log grew by {grown} bytes");
+}
+
+/// Everything secret a client used, printed one per line by the script.
+const SECRETS: &str = r#"
+import urllib.request, urllib.error, urllib.parse
+seen = []
+def capture(request, **kw):
+    auth = request.headers.get("Authorization")
+    if auth:
+        auth = auth.decode() if isinstance(auth, bytes) else auth
+        seen.append(auth.rsplit("Signature=", 1)[-1] if "Signature=" in auth else auth.split(":")[-1])
+    tok = request.headers.get("X-Amz-Security-Token")
+    if tok:
+        seen.append(tok.decode() if isinstance(tok, bytes) else tok)
+ak, sk, tk = assume(os.environ["ADMIN_AK"], os.environ["ADMIN_SK"])
+seen += [os.environ["ADMIN_SK"], sk, tk]
+t = s3(ak, sk, tk)
+t.meta.events.register("before-send", capture)
+t.create_bucket(Bucket="logbkt")
+t.put_object(Bucket="logbkt", Key="k", Body=b"BODY-MARKER-0123456789")
+code(lambda: t.put_object_tagging(Bucket="logbkt", Key="k", Tagging={"TagSet": [{"Key": "BODY-MARKER-TAG", "Value": "v" * 300}]}))
+code(lambda: t.delete_objects(Bucket="logbkt", Delete={"Objects": [{"Key": "BODY-MARKER-DEL"}] * 2}))
+v2 = boto3.client("s3", endpoint_url=EP, region_name="us-east-1", aws_access_key_id=os.environ["ADMIN_AK"],
+                  aws_secret_access_key=os.environ["ADMIN_SK"], config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+v2.meta.events.register("before-send", capture)
+v2.get_object(Bucket="logbkt", Key="k")
+for url in [t.generate_presigned_url("get_object", Params={"Bucket": "logbkt", "Key": "k"}, ExpiresIn=60),
+            v2.generate_presigned_url("get_object", Params={"Bucket": "logbkt", "Key": "k"}, ExpiresIn=60)]:
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    seen += q.get("X-Amz-Signature", []) + q.get("Signature", [])
+    urllib.request.urlopen(url).read()
+# a malformed body from an anonymous client
+try:
+    urllib.request.urlopen(urllib.request.Request(EP + "/logbkt?delete", data=b"<Delete>BODY-MARKER-ANON", method="POST"))
+except urllib.error.HTTPError:
+    pass
+for s in seen:
+    print(s)
+"#;
+
+#[test]
+fn secrets_and_bodies_never_reach_the_log_at_trace_level() {
+    let logs = tempfile::tempdir().unwrap();
+    let access_log = logs.path().join("access.log");
+    let d = Daemon::start_with(
+        DaemonOptions::default()
+            .config(format!("[s3]\naccess_log = \"{}\"\n", access_log.display()))
+            .arg("--log-level")
+            .arg("trace"),
+    );
+    let out = python_ok(&d, SECRETS, &[]);
+    let secrets: Vec<&str> = out.lines().filter(|l| l.len() >= 16).collect();
+    assert!(secrets.len() >= 8, "the script used too few secrets: {out}");
+    let stderr = d.stderr();
+    assert!(stderr.contains("STS AssumeRole issued"), "{stderr}");
+    assert!(stderr.contains("S3 request refused"), "{stderr}");
+    let log = format!(
+        "{stderr}\n{}",
+        std::fs::read_to_string(&access_log).unwrap()
+    );
+    for secret in &secrets {
+        assert!(!log.contains(secret), "a secret reached the log: {secret}");
+    }
+    assert!(
+        !log.contains("BODY-MARKER"),
+        "a request body reached the log"
+    );
+    assert!(
+        !log.to_ascii_lowercase().contains("authorization: aws"),
+        "an Authorization header reached the log"
+    );
 }

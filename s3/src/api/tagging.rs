@@ -23,26 +23,29 @@ fn validated(tags: Vec<(String, String)>, max: usize) -> Result<Vec<(String, Str
             tags.len()
         )));
     }
+    // Messages name a tag by its position, not its text: they are logged, and tags are
+    // request content.
     for (i, (k, v)) in tags.iter().enumerate() {
+        let n = i + 1;
         let chars = k.chars().count();
         if chars == 0 || chars > MAX_TAG_KEY_CHARS {
             return Err(Error::InvalidTag(format!(
-                "a tag key has {chars} characters; keys have 1 to {MAX_TAG_KEY_CHARS}"
+                "the key of tag {n} has {chars} characters; keys have 1 to {MAX_TAG_KEY_CHARS}"
             )));
         }
         if v.chars().count() > MAX_TAG_VALUE_CHARS {
             return Err(Error::InvalidTag(format!(
-                "the value of tag `{k}` is longer than {MAX_TAG_VALUE_CHARS} characters"
+                "the value of tag {n} is longer than {MAX_TAG_VALUE_CHARS} characters"
             )));
         }
-        if k.len() >= 4 && k[..4].eq_ignore_ascii_case("aws:") {
+        if k.len() >= 4 && k.as_bytes()[..4].eq_ignore_ascii_case(b"aws:") {
             return Err(Error::InvalidTag(format!(
-                "tag key `{k}` uses the reserved prefix aws:"
+                "the key of tag {n} uses the reserved prefix aws:"
             )));
         }
         if tags[..i].iter().any(|(other, _)| other == k) {
             return Err(Error::InvalidTag(format!(
-                "tag key `{k}` is given more than once"
+                "the key of tag {n} is given more than once"
             )));
         }
     }
