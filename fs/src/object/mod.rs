@@ -138,16 +138,29 @@ impl Staged {
             Some(tmp) => sys::rename(self.tmp.as_fd(), tmp, dir, name, noreplace)?,
             None => match sys::link_fd(self.file.as_fd(), dir, name) {
                 Ok(()) => {}
-                Err(Error::Exists) if !noreplace => {
-                    let tmp = temp_name();
-                    sys::link_fd(self.file.as_fd(), self.tmp.as_fd(), &tmp)?;
-                    if let Err(e) = sys::rename(self.tmp.as_fd(), &tmp, dir, name, false) {
-                        let _ = sys::unlink(self.tmp.as_fd(), &tmp, false);
-                        return Err(e);
-                    }
-                }
+                Err(Error::Exists) if !noreplace => return self.replace(dir, name),
                 Err(e) => return Err(e),
             },
+        }
+        self.done = true;
+        Ok(())
+    }
+
+    /// Puts the content in place of the taken name `dir/name` with one rename (an unnamed
+    /// temp file gets a private name first). `rename` replaces the entry itself: whatever
+    /// stood there, a symlink included, is never written through.
+    fn replace(&mut self, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
+        match &self.name {
+            Some(tmp) => sys::rename(self.tmp.as_fd(), tmp, dir, name, false)?,
+            None => {
+                let tmp = temp_name();
+                sys::link_fd(self.file.as_fd(), self.tmp.as_fd(), &tmp)?;
+                if let Err(e) = sys::rename(self.tmp.as_fd(), &tmp, dir, name, false) {
+                    // Best effort: a leftover temp file is also removed at the next start.
+                    let _ = sys::unlink(self.tmp.as_fd(), &tmp, false);
+                    return Err(e);
+                }
+            }
         }
         self.done = true;
         Ok(())
@@ -557,7 +570,7 @@ impl ObjectView {
         }
         self.check_target(parent, key, params)?;
         staged
-            .link_into(parent, key.name(), false)
+            .replace(parent, key.name())
             .map_err(directory_in_the_way)
     }
 
