@@ -98,6 +98,10 @@ pub struct S3Config {
     pub policy_max_bytes: usize,
     /// Access log: `off`, `stderr` (the journal under systemd), or a file path.
     pub access_log: AccessLog,
+    /// The region of this endpoint. Unset: requests signed for any region are accepted and
+    /// GetBucketLocation answers `us-east-1`; set: SigV4 requests must be signed for it
+    /// (`AuthorizationHeaderMalformed` names it otherwise), and GetBucketLocation answers it.
+    pub region: Option<String>,
     /// PEM certificate chain (leaf first) for HTTPS on `listen`; set with `tls_key`.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
@@ -232,6 +236,7 @@ impl Default for S3Config {
             access_log: AccessLog::Stderr,
             tls_cert: None,
             tls_key: None,
+            region: None,
         }
     }
 }
@@ -342,6 +347,20 @@ impl Config {
                 format!("{} is below WEKA's 2048", self.s3.policy_max_bytes),
                 "use 2048 or more",
             );
+        }
+        if let Some(region) = &self.s3.region {
+            let valid = !region.is_empty()
+                && region.len() <= 32
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid {
+                return fail(
+                    "s3.region",
+                    format!("`{region}` is not a region name"),
+                    "use lowercase letters, digits and dashes, such as \"us-east-1\"",
+                );
+            }
         }
         if self.fuse.threads == 0 || self.fuse.threads > 256 {
             return fail(
@@ -529,6 +548,16 @@ mod tests {
             .to_string();
         assert!(text.contains(":2: key `s3.sync`"), "{text}");
         assert!(text.contains("always"), "{text}");
+    }
+
+    #[test]
+    fn a_region_is_optional_and_checked() {
+        assert_eq!(parse("").unwrap().s3.region, None);
+        let c = parse("[s3]\nregion = \"eu-central-1\"\n").unwrap();
+        assert_eq!(c.s3.region.as_deref(), Some("eu-central-1"));
+        let mut bad = Config::default();
+        bad.s3.region = Some("EU Central".into());
+        assert!(bad.check(None).is_err());
     }
 
     #[test]

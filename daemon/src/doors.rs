@@ -73,6 +73,12 @@ fn server_config(config: &Config, tls: Option<&TlsCerts>) -> ServerConfig {
         anonymous_gid: config.s3.anonymous_gid,
         tls: tls.cloned(),
         sts_allow_plaintext: config.sts.allow_plaintext,
+        region: config
+            .s3
+            .region
+            .clone()
+            .unwrap_or_else(|| ServerConfig::default().region),
+        region_pinned: config.s3.region.is_some(),
         ..ServerConfig::default()
     }
 }
@@ -85,6 +91,7 @@ pub fn s3_settings_changed(old: &Config, new: &Config) -> bool {
         || old.s3.anonymous_uid != new.s3.anonymous_uid
         || old.s3.anonymous_gid != new.s3.anonymous_gid
         || old.sts.allow_plaintext != new.sts.allow_plaintext
+        || old.s3.region != new.s3.region
 }
 
 /// The S3 door: one listening socket, served by the current server generation.

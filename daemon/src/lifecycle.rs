@@ -354,7 +354,7 @@ impl Service {
         self.s3.reload_tls(&self.config);
         if s3_changed {
             match self.s3.start(&self.config, &mut self.tasks) {
-                Ok(()) => tracing::info!("S3 settings reloaded (anonymous owner, virtual-host domains, drain deadline, sts.allow_plaintext)"),
+                Ok(()) => tracing::info!("S3 settings reloaded (anonymous owner, virtual-host domains, region, drain deadline, sts.allow_plaintext)"),
                 Err(e) => tracing::error!("could not apply the new S3 settings; the previous S3 server keeps serving: {e}"),
             }
         }

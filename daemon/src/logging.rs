@@ -1,8 +1,13 @@
 //! Logging: `tracing` to stderr (the journal under systemd), filter reloadable on SIGHUP.
 //!
-//! Invariant: `RUST_LOG`, when set, wins over the configured level at start and on reload,
-//! so an operator debugging with RUST_LOG is never silently overridden. Nothing here logs
-//! request bodies or credentials; that is each caller's duty (`skip_all` on spans).
+//! Invariants: `RUST_LOG`, when set, wins over the configured level at start and on reload,
+//! so an operator debugging with RUST_LOG is never silently overridden. Whatever the level
+//! or RUST_LOG, libraries that see raw requests never reach the log: s3s (it logs request
+//! bodies, Authorization headers, session tokens and whole responses, AssumeRole's secret
+//! key included, at error and debug levels) is dropped entirely, and the HTTP and TLS
+//! libraries (hyper, h2, rustls) above `info`. The S3 server logs one line per refused or
+//! failed request instead. Our own code never logs bodies or credentials (`skip_all` on
+//! spans).
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -25,9 +30,26 @@ pub fn init(level: &LogLevel) -> LogHandle {
     // A subscriber may already be installed (never in the binary); logging then goes there.
     let _ = tracing_subscriber::registry()
         .with(filter)
+        .with(tracing_subscriber::filter::filter_fn(may_log))
         .with(fmt)
         .try_init();
     LogHandle { handle }
+}
+
+/// Targets whose events may carry request bodies or credentials (see the module doc).
+fn may_log(meta: &tracing::Metadata<'_>) -> bool {
+    let target = meta.target();
+    let is = |name: &str| {
+        target == name
+            || target
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with("::"))
+    };
+    if is("s3s") {
+        return false;
+    }
+    let wire = is("hyper") || is("hyper_util") || is("h2") || is("rustls") || is("tokio_rustls");
+    !(wire && *meta.level() > tracing::Level::INFO)
 }
 
 fn filter_for(level: &LogLevel) -> EnvFilter {

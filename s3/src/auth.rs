@@ -4,8 +4,12 @@
 //! Invariants:
 //! - Both go through one credentials resolver, `Resolver::resolve`, so adding a kind of
 //!   credential (STS session tokens) is one change in one place.
-//! - Every request is decided here before its handler runs, except DeleteObjects, which is
-//!   decided per key by the handler with the `Authz` left in the request extensions.
+//! - Deny by construction: every request is decided here before its handler runs, by the
+//!   rule `policy::ops` gives its operation; an operation without a rule is refused for
+//!   every caller, signed or not. Listings and browser form uploads are decided in their
+//!   access hooks (they need the parsed input), DeleteObjects per key by the handler with
+//!   the `Authz` left in the request extensions. An unserved operation reaches s3s's
+//!   `NotImplemented` only when IAM allowed the caller its governing action.
 //! - The caller (name, POSIX uid/gid) is put into the request extensions as `Caller`; the
 //!   handlers use it for ownership. Secrets are never logged.
 
@@ -14,11 +18,14 @@ use std::sync::Arc;
 
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::dto::{CopySource, ListObjectVersionsInput, ListObjectsInput, ListObjectsV2Input};
+use s3s::dto::{
+    CopySource, ListObjectVersionsInput, ListObjectsInput, ListObjectsV2Input, PostObjectInput,
+};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Request, S3Result};
 
 use crate::iam::{Iam, S3Identity};
+use crate::policy::ops::DecidedBy;
 use crate::policy::{self, Decision, Policy, RequestContext};
 use crate::sts::{Sts, StsError};
 
@@ -190,32 +197,54 @@ impl WekaAccess {
             anonymous_gid,
         }
     }
+
+    /// The caller and its authorization for resolved credentials (`None`: anonymous);
+    /// `ctx` is the request's context without the identity, which this adds.
+    fn authz(&self, resolved: Option<Resolved>, mut ctx: RequestContext) -> (Caller, Authz) {
+        let identity = resolved.as_ref().map(|r| r.identity.clone());
+        let caller = match &identity {
+            Some(id) => {
+                ctx.username = Some(id.name.clone());
+                ctx.userid = Some(id.name.clone());
+                Caller {
+                    name: Some(id.name.clone()),
+                    uid: id.posix_uid,
+                    gid: id.posix_gid,
+                }
+            }
+            None => Caller {
+                name: None,
+                uid: self.anonymous_uid,
+                gid: self.anonymous_gid,
+            },
+        };
+        let authz = Authz {
+            identity,
+            session: resolved.and_then(|r| r.session),
+            ctx,
+            iam: self.resolver.iam.clone(),
+        };
+        (caller, authz)
+    }
 }
 
-/// Operations decided in per-operation hooks (they need the parsed input).
-const DEFERRED: &[&str] = &[
-    "ListObjects",
-    "ListObjectsV2",
-    "ListObjectVersions",
-    "DeleteObjects",
-];
-
-fn base_context(cx: &mut S3AccessContext<'_>, identity: Option<&S3Identity>) -> RequestContext {
+/// The condition keys a request's headers give (time, `s3:x-amz-content-sha256`).
+fn request_context(headers: &http::HeaderMap) -> RequestContext {
     let mut ctx = RequestContext::new(time::OffsetDateTime::now_utc());
-    if let Some(peer) = cx.extensions_mut().get::<Peer>() {
-        ctx.source_ip = Some(peer.addr.ip());
-        ctx.secure = peer.secure;
-    }
-    if let Some(id) = identity {
-        ctx.username = Some(id.name.clone());
-        ctx.userid = Some(id.name.clone());
-    }
-    if let Some(v) = cx
-        .headers()
+    if let Some(v) = headers
         .get("x-amz-content-sha256")
         .and_then(|v| v.to_str().ok())
     {
         ctx.set("s3:x-amz-content-sha256", vec![v.to_owned()]);
+    }
+    ctx
+}
+
+/// Adds the connection's keys (`aws:SourceIp`, `aws:SecureTransport`).
+fn with_peer(mut ctx: RequestContext, extensions: &http::Extensions) -> RequestContext {
+    if let Some(peer) = extensions.get::<Peer>() {
+        ctx.source_ip = Some(peer.addr.ip());
+        ctx.secure = peer.secure;
     }
     ctx
 }
@@ -226,6 +255,44 @@ fn copy_source(cx: &S3AccessContext<'_>) -> Option<(String, String)> {
         CopySource::Bucket { bucket, key, .. } => Some((bucket.to_string(), key.to_string())),
         CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => None,
     }
+}
+
+fn lock_seen(peer: &Peer) -> std::sync::MutexGuard<'_, Seen> {
+    peer.seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The largest XML request body each operation accepts: enough for 10000 parts in a
+/// CompleteMultipartUpload and 1000 keys of 1024 bytes in a DeleteObjects, 1 MiB for
+/// every other XML body (tagging, configurations). `None`: the body is object data.
+pub fn xml_body_limit(op: &str) -> Option<u64> {
+    match op {
+        "PutObject" | "UploadPart" | "PostObject" | "WriteGetObjectResponse" => None,
+        "CompleteMultipartUpload" => Some(4 << 20),
+        "DeleteObjects" => Some(2 << 20),
+        _ => Some(1 << 20),
+    }
+}
+
+/// Refuses an XML body over its operation's limit from its Content-Length, before a byte
+/// of it is read (a body without a length is cut by s3s at the largest limit).
+fn check_body_size(op: &str, headers: &http::HeaderMap) -> S3Result<()> {
+    let Some(limit) = xml_body_limit(op) else {
+        return Ok(());
+    };
+    let length = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    if length > limit {
+        return Err(s3_error!(
+            EntityTooLarge,
+            "the request body of {op} is {length} bytes; at most {limit} bytes are accepted"
+        ));
+    }
+    Ok(())
 }
 
 fn denied() -> s3s::S3Error {
@@ -257,70 +324,90 @@ fn check_list(
 #[async_trait::async_trait]
 impl S3Access for WekaAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let token =
-            crate::sts::security_token(cx.headers(), cx.uri()).map(std::borrow::Cow::into_owned);
-        let resolved = match cx.credentials() {
-            Some(c) => Some(self.resolver.identify(&c.access_key, token.as_deref())?),
-            None => None,
-        };
-        let identity = resolved.as_ref().map(|r| r.identity.clone());
-        let caller = match &identity {
-            Some(id) => Caller {
-                name: Some(id.name.clone()),
-                uid: id.posix_uid,
-                gid: id.posix_gid,
-            },
-            None => Caller {
-                name: None,
-                uid: self.anonymous_uid,
-                gid: self.anonymous_gid,
-            },
-        };
-        let ctx = base_context(cx, identity.as_deref());
-        let authz = Authz {
-            identity,
-            session: resolved.and_then(|r| r.session),
-            ctx,
-            iam: self.resolver.iam.clone(),
-        };
         let op = cx.s3_op().name().to_owned();
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => (String::new(), None),
             S3Path::Bucket { bucket } => (bucket.to_string(), None),
             S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
-        if let Some(peer) = cx.extensions_mut().get::<Peer>() {
-            let mut seen = peer
-                .seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            *seen = Seen {
+        let peer = cx.extensions_mut().get::<Peer>().cloned();
+        if let Some(peer) = &peer {
+            *lock_seen(peer) = Seen {
                 op: op.clone(),
                 bucket: bucket.clone(),
                 key: key.clone().unwrap_or_default(),
-                user: caller.name.clone(),
+                user: cx.credentials().map(|c| c.access_key.clone()),
             };
+        }
+        let token =
+            crate::sts::security_token(cx.headers(), cx.uri()).map(std::borrow::Cow::into_owned);
+        let form_with_session = cx.credentials().is_some_and(|c| {
+            op == "PostObject"
+                && token.is_none()
+                && crate::sts::is_temporary_access_key(&c.access_key)
+        });
+        if form_with_session {
+            // The session token of a form upload is a form field that s3s does not hand
+            // to the access hooks, so the session (and its policy) cannot be checked.
+            return Err(s3_error!(
+                AccessDenied,
+                "browser form uploads cannot be signed with temporary credentials here; use PutObject or a presigned PUT URL"
+            ));
+        }
+        let resolved = match cx.credentials() {
+            Some(c) => Some(self.resolver.identify(&c.access_key, token.as_deref())?),
+            None => None,
+        };
+        let ctx = with_peer(request_context(cx.headers()), cx.extensions_mut());
+        let (caller, authz) = self.authz(resolved, ctx);
+        if let Some(peer) = &peer {
+            lock_seen(peer).user.clone_from(&caller.name);
         }
         cx.extensions_mut().insert(caller);
         cx.extensions_mut().insert(authz.clone());
-        if DEFERRED.contains(&op.as_str()) {
-            return Ok(());
+        // Deny by construction: an operation without a rule is refused for every caller.
+        let Some(rule) = policy::ops::rule(&op) else {
+            return Err(denied());
+        };
+        if rule.decided_by == DecidedBy::Request {
+            let src = copy_source(cx);
+            let src_ref = src.as_ref().map(|(b, k)| (b.as_str(), k.as_str()));
+            if !authz
+                .decide(&op, &bucket, key.as_deref(), src_ref, &authz.ctx)
+                .is_allowed()
+            {
+                return Err(denied());
+            }
         }
-        if !policy::ops::operations().any(|o| o == op) {
-            // Not an operation we serve: let s3s answer NotImplemented quickly, but never
-            // tell an anonymous caller more than AccessDenied.
-            return if authz.identity.is_some() {
-                Ok(())
-            } else {
-                Err(denied())
-            };
+        // Decided in the operation's hook or per key: the body limit still applies now.
+        check_body_size(&op, cx.headers())
+    }
+
+    async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
+        if req.service.as_deref().is_some_and(|s| s != "s3") {
+            return Err(s3_error!(
+                AuthorizationHeaderMalformed,
+                "the form's credential is scoped to another service; sign it for service `s3`"
+            ));
         }
-        let src = copy_source(cx);
-        let src_ref = src.as_ref().map(|(b, k)| (b.as_str(), k.as_str()));
-        match authz.decide(&op, &bucket, key.as_deref(), src_ref, &authz.ctx) {
-            Decision::Allow => Ok(()),
-            Decision::Deny { .. } => Err(denied()),
+        let key = &req.input.key;
+        if key.contains("${filename}") {
+            return Err(s3_error!(
+                InvalidArgument,
+                "the `${{filename}}` substitution in a form's key is not supported; name the key in full"
+            ));
         }
+        let authz = authz_of(req)?;
+        if !authz
+            .decide("PostObject", &req.input.bucket, Some(key), None, &authz.ctx)
+            .is_allowed()
+        {
+            return Err(denied());
+        }
+        if let Some(peer) = req.extensions.get::<Peer>() {
+            lock_seen(peer).key.clone_from(key);
+        }
+        Ok(())
     }
 
     async fn list_objects(&self, req: &mut S3Request<ListObjectsInput>) -> S3Result<()> {

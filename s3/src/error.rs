@@ -34,6 +34,10 @@ pub enum Error {
     AccessDenied,
     #[error("the bucket has no tags")]
     NoSuchTagSet,
+    #[error("invalid tag: {0}")]
+    InvalidTag(String),
+    #[error("malformed XML: {0}")]
+    MalformedXml(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// A TLS certificate or key file that cannot be served; never a request's error.
@@ -64,6 +68,8 @@ impl Error {
             Error::NotImplemented(_) => S3ErrorCode::NotImplemented,
             Error::AccessDenied => S3ErrorCode::AccessDenied,
             Error::NoSuchTagSet => S3ErrorCode::NoSuchTagSet,
+            Error::InvalidTag(_) => S3ErrorCode::InvalidTag,
+            Error::MalformedXml(_) => S3ErrorCode::MalformedXML,
             Error::Internal(_) => S3ErrorCode::InternalError,
             // Only configuration (start and SIGHUP) reads certificates; should one ever
             // reach a client, it is the server's fault, not the request's.
@@ -131,11 +137,12 @@ fn object_code(e: &ObjectError) -> S3ErrorCode {
 impl From<Error> for S3Error {
     fn from(e: Error) -> S3Error {
         let code = e.s3_code();
+        // The detail goes into the request's span; the server logs one line per refused or
+        // failed request with it (`server::log_outcome`).
+        tracing::Span::current().record("error", tracing::field::display(&e));
         let mut err = if e.is_server_side() {
-            tracing::warn!(error = %e, "request failed");
             S3Error::with_message(code, "We encountered an internal error. Please try again.")
         } else {
-            tracing::info!(error = %e, "request refused");
             S3Error::with_message(code, e.to_string())
         };
         if let Some(status) = e.status() {

@@ -41,6 +41,8 @@ pub struct S3Config {
     pub virtual_host_domains: Vec<String>,
     /// The region reported to clients (GetBucketLocation).
     pub region: String,
+    /// Whether `region` was configured: SigV4 requests must then be signed for it.
+    pub region_pinned: bool,
     /// Owner of what anonymous requests create.
     pub anonymous_uid: u32,
     pub anonymous_gid: u32,
@@ -55,6 +57,7 @@ impl Default for S3Config {
         S3Config {
             virtual_host_domains: Vec::new(),
             region: "us-east-1".into(),
+            region_pinned: false,
             anonymous_uid: 65534,
             anonymous_gid: 65534,
             tls: None,
@@ -88,6 +91,7 @@ pub trait Observer: Send + Sync + 'static {
 /// The S3 server, ready to serve a listener.
 pub struct S3Server {
     service: S3Service,
+    gate: crate::gate::Gate,
     tls: Option<TlsCerts>,
     observer: Option<Arc<dyn Observer>>,
     grace: Duration,
@@ -102,6 +106,9 @@ impl S3Server {
             crate::sts::StsRoute::new(resolver.sts().clone(), iam)
                 .allow_plaintext(cfg.sts_allow_plaintext),
         );
+        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+            limits(),
+        ))));
         builder.set_auth(WekaAuth::new(resolver.clone()));
         builder.set_access(WekaAccess::new(
             resolver,
@@ -113,6 +120,9 @@ impl S3Server {
         }
         Ok(S3Server {
             service: builder.build(),
+            gate: crate::gate::Gate {
+                region: cfg.region_pinned.then(|| cfg.region.clone()),
+            },
             tls: cfg.tls,
             observer: None,
             grace: SHUTDOWN_GRACE,
@@ -246,28 +256,42 @@ impl S3Server {
         let bytes_in = content_length(req.headers());
         crate::sts::promote_v2_presigned_token(&mut req);
         let is_sts = crate::sts::is_sts_http_request(&req);
-        let span = tracing::info_span!("s3", req_id = %request_id, op = tracing::field::Empty, bucket = tracing::field::Empty, key = tracing::field::Empty, access_key = tracing::field::Empty, status = tracing::field::Empty);
-        let mut resp = match self
-            .service
-            .call(req.map(s3s::Body::from))
-            .instrument(span.clone())
-            .await
-        {
-            Ok(resp) => resp,
-            Err(e) => {
-                tracing::warn!(parent: &span, error = ?e, "s3 service failed");
-                let mut r = http::Response::new(s3s::Body::empty());
-                *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                r
-            }
+        let span = tracing::info_span!("s3", req_id = %request_id, op = tracing::field::Empty, bucket = tracing::field::Empty, key = tracing::field::Empty, access_key = tracing::field::Empty, status = tracing::field::Empty, error = tracing::field::Empty);
+        let gate = self.gate.check(
+            req.headers(),
+            req.uri(),
+            is_sts,
+            time::OffsetDateTime::now_utc(),
+        );
+        let mut resp = match gate {
+            Err(refusal) => refusal_response(&refusal, &request_id),
+            Ok(()) => match self
+                .service
+                .call(req.map(s3s::Body::from))
+                .instrument(span.clone())
+                .await
+            {
+                Ok(resp) => resp,
+                Err(e) => {
+                    span.record("error", tracing::field::debug(&e));
+                    let mut r = http::Response::new(s3s::Body::empty());
+                    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                    r
+                }
+            },
         };
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        if seen.op.is_empty() && resp.status() == http::StatusCode::NOT_IMPLEMENTED {
+            // s3s could not route the request, so IAM never allowed anything: say no more
+            // than AccessDenied (NotImplemented is only for callers IAM allowed).
+            resp = refusal_response(&crate::gate::Refusal::access_denied(), &request_id);
+        }
         if is_sts {
             resp = crate::sts::rewrap_s3_error(resp).await;
         }
         if let Ok(v) = http::HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-amz-request-id", v);
         }
-        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
         span.record("op", seen.op.as_str())
             .record("bucket", seen.bucket.as_str())
             .record("key", seen.key.as_str())
@@ -275,6 +299,7 @@ impl S3Server {
         if let Some(user) = &seen.user {
             span.record("access_key", user.as_str());
         }
+        log_outcome(&span, resp.status());
         if let Some(obs) = &self.observer {
             obs.observe(&RequestRecord {
                 request_id,
@@ -295,6 +320,23 @@ impl S3Server {
         }
         Ok(resp)
     }
+}
+
+/// The largest browser form upload (PostObject). s3s holds a form's file in memory before
+/// the access check can see the key, so the bound is memory, not disk: larger objects go
+/// through PutObject or multipart upload, which stream.
+pub const POST_OBJECT_MAX_SIZE: u64 = 64 << 20;
+
+/// s3s's input limits: XML bodies without a Content-Length are cut at the largest per-operation
+/// limit (`auth::xml_body_limit`), browser forms at `POST_OBJECT_MAX_SIZE`.
+fn limits() -> s3s::config::S3Config {
+    let mut c = s3s::config::S3Config::default();
+    c.xml_max_body_size = 4 << 20;
+    c.post_object_max_file_size = POST_OBJECT_MAX_SIZE;
+    c.form_max_fields_size = 1 << 20;
+    c.form_max_field_size = 64 << 10;
+    c.form_max_parts = 64;
+    c
 }
 
 /// Virtual-host addressing for the configured domains: `<bucket>.<domain>[:port]` names the
@@ -340,6 +382,31 @@ impl s3s::host::S3Host for VirtualHosts {
         }
         Ok(s3s::host::VirtualHost::new(name))
     }
+}
+
+/// The one log line of a refused or failed request: 4xx (and 501) at info, 5xx at warn, inside the
+/// request's span (request id, operation, bucket, key, user, and the handler's error).
+/// Successes log nothing here (the access log records them).
+fn log_outcome(span: &tracing::Span, status: http::StatusCode) {
+    if status == http::StatusCode::NOT_IMPLEMENTED {
+        // The documented answer to an operation the door does not serve, not a fault.
+        tracing::info!(parent: span, status = status.as_u16(), "S3 request not implemented");
+    } else if status.is_server_error() {
+        tracing::warn!(parent: span, status = status.as_u16(), "S3 request failed");
+    } else if status.is_client_error() {
+        tracing::info!(parent: span, status = status.as_u16(), "S3 request refused");
+    }
+}
+
+/// The S3 error response of a refusal made before s3s.
+fn refusal_response(refusal: &crate::gate::Refusal, request_id: &str) -> http::Response<s3s::Body> {
+    let mut r = http::Response::new(s3s::Body::from(refusal.to_xml(request_id)));
+    *r.status_mut() = refusal.status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    r
 }
 
 fn content_length(h: &http::HeaderMap) -> u64 {

@@ -342,6 +342,198 @@ async fn file_directory_conflicts_are_409_naming_the_path() {
     assert_eq!(code(&err), "ObjectConflict");
 }
 
+/// docs/SEMANTICS.md, "Symlinks and hard links": "The S3 door never follows a symlink."
+#[tokio::test(flavor = "multi_thread")]
+async fn no_s3_operation_reads_lists_or_writes_through_a_symlink() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    s3.put_object()
+        .bucket("bkt")
+        .key("sub/x")
+        .body(ByteStream::from_static(b"secret"))
+        .send()
+        .await
+        .unwrap();
+    let bkt = f.data().join("bkt");
+    std::os::unix::fs::symlink("sub/x", bkt.join("link")).unwrap();
+    std::os::unix::fs::symlink("sub", bkt.join("dirlink")).unwrap();
+    let b = || "bkt".to_owned();
+
+    for key in ["link", "dirlink/x"] {
+        let get = s3.get_object().bucket(b()).key(key).send().await;
+        assert_eq!(code(&get.unwrap_err()), "NoSuchKey", "GET {key}");
+        let head = s3.head_object().bucket(b()).key(key).send().await;
+        assert_eq!(code(&head.unwrap_err()), "NotFound", "HEAD {key}");
+        let tags = s3.get_object_tagging().bucket(b()).key(key).send().await;
+        assert_eq!(
+            code(&tags.unwrap_err()),
+            "NoSuchKey",
+            "GetObjectTagging {key}"
+        );
+        let untag = s3.delete_object_tagging().bucket(b()).key(key).send().await;
+        assert_eq!(
+            code(&untag.unwrap_err()),
+            "NoSuchKey",
+            "DeleteObjectTagging {key}"
+        );
+        let copy = s3
+            .copy_object()
+            .bucket(b())
+            .key("copied")
+            .copy_source(format!("bkt/{key}"))
+            .send()
+            .await;
+        assert_eq!(
+            code(&copy.unwrap_err()),
+            "NoSuchKey",
+            "CopyObject from {key}"
+        );
+        let up = s3
+            .create_multipart_upload()
+            .bucket(b())
+            .key("copied")
+            .send()
+            .await
+            .unwrap();
+        let part_copy = s3
+            .upload_part_copy()
+            .bucket(b())
+            .key("copied")
+            .upload_id(up.upload_id().unwrap())
+            .part_number(1)
+            .copy_source(format!("bkt/{key}"))
+            .send()
+            .await;
+        assert_eq!(
+            code(&part_copy.unwrap_err()),
+            "NoSuchKey",
+            "UploadPartCopy from {key}"
+        );
+    }
+
+    let v2 = s3.list_objects_v2().bucket(b()).send().await.unwrap();
+    let v2: Vec<_> = v2.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(v2, ["sub/x"]);
+    let v1 = s3
+        .list_objects()
+        .bucket(b())
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    assert!(v1.contents().is_empty(), "{v1:?}");
+    let prefixes: Vec<_> = v1
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(prefixes, ["sub/"]);
+    let versions = s3.list_object_versions().bucket(b()).send().await.unwrap();
+    let versions: Vec<_> = versions.versions().iter().filter_map(|v| v.key()).collect();
+    assert_eq!(versions, ["sub/x"]);
+    let below = s3
+        .list_objects_v2()
+        .bucket(b())
+        .prefix("dirlink/")
+        .send()
+        .await
+        .unwrap();
+    assert!(below.contents().is_empty(), "{below:?}");
+
+    for key in ["link", "dirlink/x", "dirlink/new"] {
+        let put = s3
+            .put_object()
+            .bucket(b())
+            .key(key)
+            .body(ByteStream::from_static(b"overwritten"))
+            .send()
+            .await;
+        assert_eq!(code(&put.unwrap_err()), "ObjectConflict", "PUT {key}");
+        let copy = s3
+            .copy_object()
+            .bucket(b())
+            .key(key)
+            .copy_source("bkt/sub/x")
+            .send()
+            .await;
+        assert_eq!(
+            code(&copy.unwrap_err()),
+            "ObjectConflict",
+            "CopyObject to {key}"
+        );
+    }
+    let up = s3
+        .create_multipart_upload()
+        .bucket(b())
+        .key("dirlink/x")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part = s3
+        .upload_part()
+        .bucket(b())
+        .key("dirlink/x")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"overwritten"))
+        .send()
+        .await
+        .unwrap();
+    let parts = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let done = s3
+        .complete_multipart_upload()
+        .bucket(b())
+        .key("dirlink/x")
+        .upload_id(id)
+        .multipart_upload(parts)
+        .send()
+        .await;
+    assert_eq!(code(&done.unwrap_err()), "ObjectConflict");
+
+    s3.delete_object()
+        .bucket(b())
+        .key("link")
+        .send()
+        .await
+        .unwrap();
+    let both = Delete::builder()
+        .objects(ObjectIdentifier::builder().key("link").build().unwrap())
+        .objects(
+            ObjectIdentifier::builder()
+                .key("dirlink/x")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let deleted = s3
+        .delete_objects()
+        .bucket(b())
+        .delete(both)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.errors().is_empty(), "{deleted:?}");
+    assert!(std::fs::symlink_metadata(bkt.join("link"))
+        .unwrap()
+        .is_symlink());
+    assert!(std::fs::symlink_metadata(bkt.join("dirlink"))
+        .unwrap()
+        .is_symlink());
+    assert_eq!(std::fs::read(bkt.join("sub/x")).unwrap(), b"secret");
+    assert!(!bkt.join("copied").exists());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn delimiter_listing_shows_common_prefixes() {
     let f = Fixture::start().await;

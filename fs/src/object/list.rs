@@ -8,6 +8,9 @@
 //! Sorted directory snapshots are cached per directory inode, validated by (mtime, ctime)
 //! on every use and dropped on change events, so a huge directory is read and sorted once.
 //! Listing never reads file content: a stale ETag is reported as a stamp-derived value.
+//!
+//! Only regular files and directories are listed: a symlink is never an object nor a common
+//! prefix, whatever it points at, and no entry is ever opened through one.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -73,8 +76,6 @@ struct SnapEntry {
     /// Name, plus `/` for a directory.
     sort: String,
     dir: bool,
-    /// A symlink (to a regular file beneath its directory).
-    link: bool,
 }
 
 struct Snapshot {
@@ -130,35 +131,24 @@ impl ChangeSink for SnapshotCache {
     }
 }
 
-/// Reads and sorts a directory; non-UTF-8 names, special files and symlinks that do not
-/// lead to a regular file beneath this directory are not objects and are left out.
+/// Reads and sorts a directory; non-UTF-8 names, special files and symlinks are not
+/// objects and are left out.
 fn read_sorted(dir: BorrowedFd<'_>) -> Result<Vec<SnapEntry>> {
     let mut out = Vec::new();
     for (name, kind) in sys::read_dir(dir)? {
         let Ok(name) = String::from_utf8(name) else {
             continue;
         };
-        let (is_dir, link) = match kind {
-            sys::Kind::Dir => (true, false),
-            sys::Kind::File => (false, false),
-            sys::Kind::Symlink if symlink_is_file(dir, &name) => (false, true),
+        let is_dir = match kind {
+            sys::Kind::Dir => true,
+            sys::Kind::File => false,
             sys::Kind::Symlink | sys::Kind::Other => continue,
         };
         let sort = if is_dir { format!("{name}/") } else { name };
-        out.push(SnapEntry {
-            sort,
-            dir: is_dir,
-            link,
-        });
+        out.push(SnapEntry { sort, dir: is_dir });
     }
     out.sort_unstable_by(|a, b| a.sort.as_bytes().cmp(b.sort.as_bytes()));
     Ok(out)
-}
-
-fn symlink_is_file(dir: BorrowedFd<'_>, name: &str) -> bool {
-    sys::open_beneath(dir, name, OFlag::O_PATH)
-        .and_then(|fd| sys::stat(fd.as_fd()))
-        .is_ok_and(|st| sys::Kind::of_mode(st.st_mode) == sys::Kind::File)
 }
 
 struct Collector<'q> {
@@ -251,7 +241,6 @@ fn descend(bucket: OwnedFd, dir_part: &str) -> Result<Option<OwnedFd>> {
         dir = match sys::open_dir(dir.as_fd(), seg) {
             Ok(fd) => fd,
             Err(Error::NotFound | Error::NotADirectory) => return Ok(None),
-            Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
             Err(e) => return Err(e),
         };
     }
@@ -338,7 +327,7 @@ impl Walk<'_> {
         if rel.is_some_and(|r| e.sort.as_str() <= r) {
             return Ok(ControlFlow::Continue(()));
         }
-        let Some(entry) = object_entry(dir, dir_key, &e.sort, e.link)? else {
+        let Some(entry) = object_entry(dir, dir_key, &e.sort)? else {
             return Ok(ControlFlow::Continue(()));
         };
         Ok(c.object(entry))
@@ -377,34 +366,22 @@ impl Walk<'_> {
     }
 }
 
-/// Size, mtime and ETag of a listed file, or `None` if it vanished or is not a regular file.
-///
-/// A plain entry is opened directly (`O_NOFOLLOW | O_NONBLOCK`: it was a regular file when
-/// the snapshot was taken, and neither a symlink nor a fifo swapped in since can be followed
-/// or block); a symlink goes through `openat2` beneath its directory and a `/proc` reopen.
-fn object_entry(
-    dir: BorrowedFd<'_>,
-    dir_key: &str,
-    name: &str,
-    link: bool,
-) -> Result<Option<ListEntry>> {
-    if !link {
-        if let Some(entry) = object_entry_by_name(dir, dir_key, name) {
-            return entry;
-        }
+/// Size, mtime and ETag of a listed file, or `None` if it vanished or is not a regular file
+/// (a symlink or a fifo swapped in since the snapshot is neither followed nor blocks: the
+/// entry is opened with `O_NOFOLLOW | O_NONBLOCK`).
+fn object_entry(dir: BorrowedFd<'_>, dir_key: &str, name: &str) -> Result<Option<ListEntry>> {
+    if let Some(entry) = object_entry_by_name(dir, dir_key, name) {
+        return entry;
     }
-    let opened = if link {
-        open_link_target(dir, name)
-    } else {
-        sys::open_child(
-            dir,
-            name,
-            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
-        )
-    };
+    let opened = sys::open_child(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
+    );
     let fd = match opened {
         Ok(fd) => fd,
         Err(Error::NotFound | Error::NotADirectory) => return Ok(None),
+        // `O_NOFOLLOW` met a symlink swapped in since the snapshot: not an object.
         Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
         Err(e) => return Err(e),
     };
@@ -458,16 +435,6 @@ fn object_entry_by_name(
     };
     let fresh = stored.and_then(|raw| meta::fresh_record(&raw, &st));
     Some(Ok(Some(listed(dir_key, name, &st, fresh))))
-}
-
-/// Opens the regular file a symlink leads to (beneath `dir`) for reading its xattrs.
-fn open_link_target(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
-    let path_fd = sys::open_beneath(dir, name, OFlag::O_PATH)?;
-    let st = sys::stat(path_fd.as_fd())?;
-    if sys::Kind::of_mode(st.st_mode) != sys::Kind::File {
-        return Err(Error::NotFound);
-    }
-    Ok(crate::tree::sys::reopen(path_fd.as_fd(), libc::O_RDONLY)?)
 }
 
 /// A stand-in ETag for content changed outside the object view and not hashed yet:

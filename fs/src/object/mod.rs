@@ -6,9 +6,14 @@
 //!
 //! Invariants:
 //! - Every path is resolved relative to a held directory descriptor: the root for buckets,
-//!   the bucket for keys (`openat2` beneath the bucket for reads, component by component
-//!   without following symlinks for writes). Nothing resolves outside the bucket and the
-//!   internal area `.wekad` is never a bucket (its name is not a valid bucket name).
+//!   the bucket for keys (`openat2` with `RESOLVE_NO_SYMLINKS` beneath the bucket for reads,
+//!   component by component with `O_NOFOLLOW` for writes). Nothing resolves outside the
+//!   bucket and the internal area `.wekad` is never a bucket (its name is not a valid
+//!   bucket name).
+//! - The S3 door never follows a symlink: a symlink is not an object, is never listed, is
+//!   never written or deleted, and a key whose path goes through one is absent for reads and
+//!   a conflict for writes (docs/SEMANTICS.md, "Symlinks and hard links"). Authorization
+//!   decided on a key therefore always covers the file that is read or written.
 //! - Every entry this view adds, replaces or removes is published on `root.events()` with
 //!   `Origin::Object` before the call returns, so FUSE drops its caches first.
 //! - A reader never sees a partial object: content becomes visible with one rename.
@@ -133,16 +138,29 @@ impl Staged {
             Some(tmp) => sys::rename(self.tmp.as_fd(), tmp, dir, name, noreplace)?,
             None => match sys::link_fd(self.file.as_fd(), dir, name) {
                 Ok(()) => {}
-                Err(Error::Exists) if !noreplace => {
-                    let tmp = temp_name();
-                    sys::link_fd(self.file.as_fd(), self.tmp.as_fd(), &tmp)?;
-                    if let Err(e) = sys::rename(self.tmp.as_fd(), &tmp, dir, name, false) {
-                        let _ = sys::unlink(self.tmp.as_fd(), &tmp, false);
-                        return Err(e);
-                    }
-                }
+                Err(Error::Exists) if !noreplace => return self.replace(dir, name),
                 Err(e) => return Err(e),
             },
+        }
+        self.done = true;
+        Ok(())
+    }
+
+    /// Puts the content in place of the taken name `dir/name` with one rename (an unnamed
+    /// temp file gets a private name first). `rename` replaces the entry itself: whatever
+    /// stood there, a symlink included, is never written through.
+    fn replace(&mut self, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
+        match &self.name {
+            Some(tmp) => sys::rename(self.tmp.as_fd(), tmp, dir, name, false)?,
+            None => {
+                let tmp = temp_name();
+                sys::link_fd(self.file.as_fd(), self.tmp.as_fd(), &tmp)?;
+                if let Err(e) = sys::rename(self.tmp.as_fd(), &tmp, dir, name, false) {
+                    // Best effort: a leftover temp file is also removed at the next start.
+                    let _ = sys::unlink(self.tmp.as_fd(), &tmp, false);
+                    return Err(e);
+                }
+            }
         }
         self.done = true;
         Ok(())
@@ -283,9 +301,6 @@ impl ObjectView {
         match sys::open_dir(self.root.dir(), bucket.as_str()) {
             Ok(fd) => Ok(fd),
             Err(Error::NotFound | Error::NotADirectory) => Err(ObjectError::NoSuchBucket.into()),
-            Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => {
-                Err(ObjectError::NoSuchBucket.into())
-            }
             Err(e) => Err(e),
         }
     }
@@ -381,8 +396,10 @@ impl ObjectView {
 
     // ---- reading ----
 
-    /// Opens an object for GET/HEAD. Symlinks are followed only while they stay inside the
-    /// bucket; directories (other than directory objects) and special files are not objects.
+    /// Opens an object for GET/HEAD (and as the source of a copy). A symlink anywhere on the
+    /// key's path, the last component included, makes the key absent (`NoSuchKey`), checked
+    /// by the kernel in the same walk that opens it; directories (other than directory
+    /// objects) and special files are not objects either.
     pub fn open_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<OpenObject> {
         self.open_object_with(bucket, key, true)?
             .ok_or_else(|| Error::Io(std::io::Error::other("the ETag was not recomputed")))
@@ -410,7 +427,7 @@ impl ObjectView {
         let st = sys::stat(path_fd.as_fd())?;
         match (sys::Kind::of_mode(st.st_mode), key.is_dir()) {
             (sys::Kind::File, false) => self.open_file(path_fd, &st, rehash),
-            (sys::Kind::Dir, true) => open_dir_object(bfd.as_fd(), key, &st).map(Some),
+            (sys::Kind::Dir, true) => open_dir_object(path_fd, &st).map(Some),
             _ => Err(ObjectError::NoSuchKey.into()),
         }
     }
@@ -519,19 +536,7 @@ impl ObjectView {
         if params.if_match.is_some() {
             self.check_target(parent.as_fd(), key, &params)?;
         }
-        // Linking first and looking at what is in the way only when it fails saves a stat
-        // per PUT of a new key.
-        match staged.link_into(parent.as_fd(), key.name(), params.if_none_match) {
-            Ok(()) => {}
-            Err(Error::Exists) => {
-                self.check_target(parent.as_fd(), key, &params)?;
-                return Err(ObjectError::PreconditionFailed.into());
-            }
-            Err(Error::IsADirectory | Error::NotEmpty) => {
-                return Err(conflict(key.path(), "a directory exists with this name"))
-            }
-            Err(e) => return Err(e),
-        }
+        self.link_at(&mut staged, parent.as_fd(), key, &params)?;
         self.sync_dir(parent.as_fd())?;
         self.publish(parent.as_fd(), key.name())?;
         Ok(Written {
@@ -542,6 +547,36 @@ impl ObjectView {
         })
     }
 
+    /// Gives the staged content the name of `key` in `parent`. A free name is taken with one
+    /// `linkat`, which saves a stat per PUT of a new key; only a taken name is looked at
+    /// (`check_target`: a directory or a symlink there is a conflict, `If-None-Match: *`
+    /// fails) before it is replaced.
+    fn link_at(
+        &self,
+        staged: &mut Staged,
+        parent: BorrowedFd<'_>,
+        key: &ObjectKey,
+        params: &PutParams,
+    ) -> Result<()> {
+        let directory_in_the_way = |e| match e {
+            Error::IsADirectory | Error::NotEmpty => {
+                conflict(key.path(), "a directory exists with this name")
+            }
+            e => e,
+        };
+        match staged.link_into(parent, key.name(), true) {
+            Err(Error::Exists) => {}
+            linked => return linked.map_err(directory_in_the_way),
+        }
+        self.check_target(parent, key, params)?;
+        staged
+            .replace(parent, key.name())
+            .map_err(directory_in_the_way)
+    }
+
+    /// Refuses to replace what stands at `key` in `parent` when it is a directory or a
+    /// symlink (a write never replaces or goes through a symlink: the mount owns it), or when
+    /// the conditions of `params` do not hold.
     fn check_target(
         &self,
         parent: BorrowedFd<'_>,
@@ -554,8 +589,14 @@ impl ObjectView {
             Err(e) => return Err(e),
         };
         if let Some(st) = &existing {
-            if sys::Kind::of_mode(st.st_mode) == sys::Kind::Dir {
-                return Err(conflict(key.path(), "a directory exists with this name"));
+            match sys::Kind::of_mode(st.st_mode) {
+                sys::Kind::Dir => {
+                    return Err(conflict(key.path(), "a directory exists with this name"))
+                }
+                sys::Kind::Symlink => {
+                    return Err(conflict(key.path(), "a symlink exists with this name"))
+                }
+                sys::Kind::File | sys::Kind::Other => {}
             }
             if params.if_none_match {
                 return Err(ObjectError::PreconditionFailed.into());
@@ -580,39 +621,44 @@ impl ObjectView {
         let mut walked = String::new();
         for seg in key.parent_segments() {
             walked.push_str(seg);
-            // Usually the parent exists: try to open it before trying to create it.
-            if let Ok(existing) = sys::open_dir(dir.as_fd(), seg) {
-                dir = existing;
-                walked.push('/');
-                continue;
-            }
-            if sys::mkdir(dir.as_fd(), seg, 0o755)? {
-                let child = sys::open_dir(dir.as_fd(), seg)?;
-                sys::chown(child.as_fd(), owner.uid, owner.gid)?;
-                self.sync_dir(dir.as_fd())?;
-                self.publish(dir.as_fd(), seg)?;
-                dir = child;
-            } else {
-                dir = match sys::open_dir(dir.as_fd(), seg) {
-                    Ok(fd) => fd,
-                    Err(Error::NotADirectory) => {
-                        return Err(conflict(
-                            &walked,
-                            "a file exists where a directory is needed",
-                        ))
-                    }
-                    Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => {
-                        return Err(conflict(
-                            &walked,
-                            "a symlink exists where a directory is needed",
-                        ))
-                    }
-                    Err(e) => return Err(e),
-                };
-            }
+            dir = self.open_or_make_dir(dir.as_fd(), seg, &walked, owner)?;
             walked.push('/');
         }
         Ok(dir)
+    }
+
+    /// Opens the directory `seg` of `dir` (key prefix `walked`), creating it owned by `owner`
+    /// when absent. A file or a symlink there is a conflict: a write never goes through a
+    /// symlink, even one that leads to a directory of the same bucket.
+    fn open_or_make_dir(
+        &self,
+        dir: BorrowedFd<'_>,
+        seg: &str,
+        walked: &str,
+        owner: Owner,
+    ) -> Result<OwnedFd> {
+        // Usually the parent exists: try to open it before trying to create it.
+        if let Ok(existing) = sys::open_dir(dir, seg) {
+            return Ok(existing);
+        }
+        if !sys::mkdir(dir, seg, 0o755)? {
+            return match sys::open_dir(dir, seg) {
+                Err(Error::NotADirectory) if is_symlink(dir, seg) => Err(conflict(
+                    walked,
+                    "a symlink exists where a directory is needed",
+                )),
+                Err(Error::NotADirectory) => Err(conflict(
+                    walked,
+                    "a file exists where a directory is needed",
+                )),
+                opened => opened,
+            };
+        }
+        let child = sys::open_dir(dir, seg)?;
+        sys::chown(child.as_fd(), owner.uid, owner.gid)?;
+        self.sync_dir(dir)?;
+        self.publish(dir, seg)?;
+        Ok(child)
     }
 
     fn put_dir_object(
@@ -625,16 +671,19 @@ impl ObjectView {
         let bfd = self.bucket(bucket)?;
         let parent = self.make_parents(bfd, key, owner)?;
         let created = sys::mkdir(parent.as_fd(), key.name(), 0o755)?;
-        if !created && params.if_none_match {
-            return Err(ObjectError::PreconditionFailed.into());
-        }
         let fd = match sys::open_dir(parent.as_fd(), key.name()) {
             Ok(fd) => fd,
+            Err(Error::NotADirectory) if is_symlink(parent.as_fd(), key.name()) => {
+                return Err(conflict(key.path(), "a symlink exists with this name"))
+            }
             Err(Error::NotADirectory) => {
                 return Err(conflict(key.path(), "a file exists with this name"))
             }
             Err(e) => return Err(e),
         };
+        if !created && params.if_none_match {
+            return Err(ObjectError::PreconditionFailed.into());
+        }
         if created {
             sys::chown(fd.as_fd(), owner.uid, owner.gid)?;
         }
@@ -672,6 +721,8 @@ impl ObjectView {
 
     /// Deletes an object; deleting a key that does not exist succeeds (as in S3). Parents
     /// that become empty are removed unless they are the bucket or directory objects.
+    /// A symlink is not an object: one at the key is left alone, and a key whose path goes
+    /// through one is absent (the walk opens each directory with `O_NOFOLLOW`).
     pub fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
         let bfd = self.bucket(bucket)?;
         let segs: Vec<&str> = key.segments().collect();
@@ -702,6 +753,10 @@ impl ObjectView {
             Err(e) => return Err(e),
         };
         let kind = sys::Kind::of_mode(st.st_mode);
+        if kind == sys::Kind::Symlink {
+            // Not an object: nothing to delete, and the mount's symlink stays.
+            return Ok(false);
+        }
         if key.is_dir() {
             if kind != sys::Kind::Dir {
                 return Ok(false);
@@ -759,6 +814,12 @@ fn conflict(path: &str, why: &'static str) -> Error {
     .into()
 }
 
+/// True when `parent/name` is a symlink (for the message of a conflict).
+fn is_symlink(parent: BorrowedFd<'_>, name: &str) -> bool {
+    sys::stat_child(parent, name)
+        .is_ok_and(|st| sys::Kind::of_mode(st.st_mode) == sys::Kind::Symlink)
+}
+
 fn check_user_meta(m: &ObjectMeta) -> Result<()> {
     match m.user_size() {
         n if n > MAX_USER_METADATA => Err(ObjectError::MetadataTooLarge(n).into()),
@@ -767,15 +828,17 @@ fn check_user_meta(m: &ObjectMeta) -> Result<()> {
 }
 
 fn open_or_nokey(bucket: BorrowedFd<'_>, path: &str, flags: OFlag) -> Result<OwnedFd> {
-    match sys::open_beneath(bucket, path, flags) {
+    match sys::open_no_symlinks(bucket, path, flags) {
         Ok(fd) => Ok(fd),
         Err(Error::NotFound | Error::NotADirectory) => Err(ObjectError::NoSuchKey.into()),
         Err(e) => Err(e),
     }
 }
 
-fn open_dir_object(bucket: BorrowedFd<'_>, key: &ObjectKey, st: &FileStat) -> Result<OpenObject> {
-    let fd = sys::open_beneath(bucket, key.path(), OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+/// Opens the directory object behind the `O_PATH` descriptor `path_fd` (already checked to
+/// be a directory): reopened through the descriptor, so the path is not resolved again.
+fn open_dir_object(path_fd: OwnedFd, st: &FileStat) -> Result<OpenObject> {
+    let fd = crate::tree::sys::reopen(path_fd.as_fd(), libc::O_RDONLY | libc::O_DIRECTORY)?;
     if sys::get_xattr(fd.as_fd(), meta::XATTR_DIROBJ)?.is_none() {
         return Err(ObjectError::NoSuchKey.into());
     }

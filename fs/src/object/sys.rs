@@ -1,9 +1,10 @@
 //! Thin, safe wrappers over the `*at` syscalls the object view uses.
 //!
 //! Every path here is relative to a held directory descriptor, and every open of a
-//! client-derived path goes through `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`,
-//! so no symlink or `..` can lead outside the directory it starts from.
-//! This module knows nothing of buckets or keys.
+//! client-derived path goes through `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`,
+//! or opens a single component with `O_NOFOLLOW`: the S3 door never follows a symlink, so
+//! nothing it reads or writes can be reached through one (docs/SEMANTICS.md, "Symlinks and
+//! hard links"). This module knows nothing of buckets or keys.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -13,18 +14,21 @@ use nix::sys::stat::{fstat, FileStat, Mode};
 
 use crate::error::{Error, Result};
 
-/// Opens `path` (relative, may contain `/`) beneath `dir`, following symlinks only while
-/// they stay beneath it.
-pub fn open_beneath(dir: BorrowedFd<'_>, path: &str, flags: OFlag) -> Result<OwnedFd> {
+/// Opens `path` (relative, may contain `/`) beneath `dir` with no symlink on the way: the
+/// kernel checks every component in the same walk that opens it, so a symlink swapped in
+/// by the mount cannot slip between a check and the open. A symlink anywhere on the path,
+/// final component included, is `NotFound`.
+pub fn open_no_symlinks(dir: BorrowedFd<'_>, path: &str, flags: OFlag) -> Result<OwnedFd> {
     let how = OpenHow::new()
         .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
     let fd = openat2(dir.as_raw_fd(), path, how).map_err(map_resolve_errno)?;
     // SAFETY: `openat2` returned a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// `EXDEV` from openat2 means a symlink tried to leave the tree: treat it as absent.
+/// `ELOOP` from openat2 means a symlink is on the path, `EXDEV` that the path tried to leave
+/// `dir` (keys have no `..`, so only a racing rename could cause it): both mean absent.
 fn map_resolve_errno(e: nix::errno::Errno) -> Error {
     match e {
         nix::errno::Errno::EXDEV | nix::errno::Errno::ELOOP => Error::NotFound,
@@ -44,9 +48,14 @@ pub fn open_child(dir: BorrowedFd<'_>, name: &str, flags: OFlag) -> Result<Owned
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Opens the directory `dir/name` (no symlink followed).
+/// Opens the directory `dir/name` without following a symlink: a symlink there is
+/// `NotADirectory`, whatever it points at (the kernel answers `ENOTDIR` for
+/// `O_DIRECTORY | O_NOFOLLOW` on a symlink; `ELOOP` is mapped the same in case one does not).
 pub fn open_dir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
-    open_child(dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+    match open_child(dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY) {
+        Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => Err(Error::NotADirectory),
+        other => other,
+    }
 }
 
 /// `fstat` on a descriptor.

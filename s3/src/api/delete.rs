@@ -18,6 +18,9 @@ pub async fn delete_object(
     Ok(S3Response::new(DeleteObjectOutput::default()))
 }
 
+/// Most keys one DeleteObjects request may name (S3's limit).
+pub const MAX_DELETE_KEYS: usize = 1000;
+
 pub async fn delete_objects(
     gw: &Gateway,
     req: S3Request<DeleteObjectsInput>,
@@ -30,6 +33,12 @@ pub async fn delete_objects(
     let b = existing_bucket(&req.input.bucket)?;
     let quiet = req.input.delete.quiet.unwrap_or(false);
     let objects = req.input.delete.objects;
+    if objects.len() > MAX_DELETE_KEYS {
+        return Err(Error::MalformedXml(format!(
+            "{} keys given; a DeleteObjects request names at most {MAX_DELETE_KEYS}",
+            objects.len()
+        )));
+    }
     let view = gw.view.clone();
     let bucket = b.clone();
     let (deleted, errors) = blocking(move || {
