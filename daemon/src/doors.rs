@@ -79,7 +79,6 @@ fn server_config(config: &Config, tls: Option<&TlsCerts>) -> ServerConfig {
             .clone()
             .unwrap_or_else(|| ServerConfig::default().region),
         region_pinned: config.s3.region.is_some(),
-        ..ServerConfig::default()
     }
 }
 
