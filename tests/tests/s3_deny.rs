@@ -268,6 +268,9 @@ fn allowed_for(caller: &str) -> BTreeSet<&'static str> {
     }
 }
 
+/// A caller's label and its (access key, secret key, session token), `None` for anonymous.
+type NamedCaller<'a> = (&'a str, Option<(&'a str, &'a str, &'a str)>);
+
 #[test]
 fn every_operation_is_refused_to_callers_without_the_right_and_nothing_changes() {
     let logs = tempfile::tempdir().unwrap();
@@ -307,7 +310,7 @@ fn every_operation_is_refused_to_callers_without_the_right_and_nothing_changes()
     )
     .unwrap();
     let sts = assume(&d, "writer", PW, "1h", Some(&session));
-    let callers: [(&str, Option<(&str, &str, &str)>); 4] = [
+    let callers: [NamedCaller; 4] = [
         ("anonymous", None),
         ("nopolicy", Some(("nopolicy", PW, ""))),
         ("readonly", Some(("reader", PW, ""))),
