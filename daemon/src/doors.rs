@@ -101,17 +101,13 @@ impl S3Door {
 
     /// Starts a server generation built from `config`, then retires the previous one.
     pub fn start(&mut self, config: &Config, tasks: &mut JoinSet<()>) -> Result<()> {
-        let mut server = S3Server::new(
-            server_config(config),
-            self.state.view.clone(),
-            self.state.iam.clone(),
-        )
-        .map_err(|e| {
-            Error::check(
-                format!("cannot start the S3 service: {e}"),
-                "check the [s3] settings",
-            )
-        })?;
+        let mut server =
+            S3Server::new(server_config(config), self.state.buckets.clone()).map_err(|e| {
+                Error::check(
+                    format!("cannot start the S3 service: {e}"),
+                    "check the [s3] settings",
+                )
+            })?;
         server.set_observer(self.observer.clone());
         server.set_shutdown_grace(config.drain_deadline);
         let Some(master) = &self.listener else {
@@ -159,12 +155,7 @@ pub fn control(
     let group = Some(config.admin_group.as_str());
     let listener = control::bind(&config.socket, group)?;
     let status_fn: control::StatusFn = Arc::new(move || status.snapshot());
-    let ctx = Arc::new(ControlContext::new(
-        state.iam.clone(),
-        state.view.clone(),
-        status_fn,
-        group,
-    ));
+    let ctx = Arc::new(ControlContext::new(state.buckets.clone(), status_fn, group));
     tasks.spawn(control::serve(listener, ctx, shutdown));
     Ok(())
 }

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use md5::{Digest, Md5};
+use weka_fs::object::BucketName;
 use weka_fs::object::{ObjectOptions, ObjectView};
 use weka_fs::Root;
+use weka_s3::buckets::Buckets;
 use weka_s3::iam::{Iam, IamOptions, NewUser, Role, SecretString};
 use weka_s3::server::{S3Config, S3Server};
 
@@ -17,6 +19,7 @@ struct Fixture {
     dir: tempfile::TempDir,
     endpoint: String,
     iam: Iam,
+    buckets: Buckets,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -35,7 +38,8 @@ impl Fixture {
         let root = Arc::new(Root::open(&data).unwrap());
         let view = Arc::new(ObjectView::new(root, ObjectOptions { sync: false }).unwrap());
         let iam = Iam::open(&state, IamOptions::default()).unwrap();
-        let server = S3Server::new(cfg, view, iam.clone()).unwrap();
+        let buckets = Buckets::new(iam.clone(), view);
+        let server = S3Server::new(cfg, buckets.clone()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -46,6 +50,7 @@ impl Fixture {
             dir,
             endpoint,
             iam,
+            buckets,
             _stop: tx,
         };
         f.user("admin", Some("readwrite"));
@@ -947,7 +952,9 @@ async fn a_body_that_stops_short_of_its_length_times_out_within_seconds() {
         .send()
         .await
         .unwrap();
-    f.iam.set_bucket_policy("bkt", "public").unwrap();
+    f.buckets
+        .set_policy(&BucketName::parse("bkt").unwrap(), "public")
+        .unwrap();
     let host = f.endpoint.strip_prefix("http://").unwrap().to_owned();
     let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
     let head = format!(
@@ -986,7 +993,9 @@ async fn virtual_host_style_requests_address_the_bucket_by_host_name() {
         .send()
         .await
         .unwrap();
-    f.iam.set_bucket_policy("vhost", "download").unwrap();
+    f.buckets
+        .set_policy(&BucketName::parse("vhost").unwrap(), "download")
+        .unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = f.endpoint.strip_prefix("http://").unwrap().to_owned();
     let port = host.rsplit(':').next().unwrap();
