@@ -42,6 +42,43 @@ fn public_bucket(d: &Daemon, bucket: &str) {
     assert_eq!((status, body.as_str()), (200, "hello"));
     let (status, body) = weka_e2e::http(&addr, "DELETE", &format!("/{bucket}/anon"), b"");
     assert_eq!(status, 204, "anonymous DELETE on a public bucket: {body}");
+    assert!(xattr(&d.data().join(bucket), ID_XATTR).is_some());
+    assert_eq!(
+        xattr(&d.mount().join(bucket), ID_XATTR),
+        None,
+        "hidden from the mount"
+    );
+}
+
+/// The private xattr that ties a bucket's settings to its directory.
+const ID_XATTR: &str = "user.wekad.bucket-id";
+
+/// The value of the xattr `name` of `path`, `None` when absent (ENODATA).
+fn xattr(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let cpath = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let cname = std::ffi::CString::new(name).unwrap();
+    let mut buf = vec![0u8; 256];
+    // SAFETY: both strings are NUL-terminated and `buf` is valid for its length.
+    let n = unsafe {
+        libc::getxattr(
+            cpath.as_ptr(),
+            cname.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        let err = std::io::Error::last_os_error();
+        assert_eq!(
+            err.raw_os_error(),
+            Some(libc::ENODATA),
+            "getxattr {path:?}: {err}"
+        );
+        return None;
+    }
+    buf.truncate(n as usize);
+    Some(buf)
 }
 
 /// The admin puts `obj` into `bucket`, so an anonymous GET has something to be refused.
