@@ -307,7 +307,9 @@ fn every_operation_is_refused_to_callers_without_the_right_and_nothing_changes()
     )
     .unwrap();
     let sts = assume(&d, "writer", PW, "1h", Some(&session));
-    let callers: [(&str, Option<(&str, &str, &str)>); 4] = [
+    // (access key, secret key, session token) of a signed caller.
+    type Keys<'a> = Option<(&'a str, &'a str, &'a str)>;
+    let callers: [(&str, Keys); 4] = [
         ("anonymous", None),
         ("nopolicy", Some(("nopolicy", PW, ""))),
         ("readonly", Some(("reader", PW, ""))),
