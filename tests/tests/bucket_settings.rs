@@ -110,6 +110,9 @@ fn anonymous_clients_are_refused(d: &Daemon, bucket: &str) {
     assert_eq!(listed_policy(d, bucket), "none");
 }
 
+/// SEMANTICS.md: "after `weka s3 bucket create b --policy public`, `DeleteBucket b` and
+/// `CreateBucket b`, an anonymous GET, PUT or DELETE in `b` is 403 `AccessDenied` and
+/// `weka s3 bucket list` shows policy `none`."
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bucket_deleted_and_created_again_over_s3_is_not_anonymously_accessible() {
     let d = Daemon::start();
