@@ -149,8 +149,7 @@ impl S3Door {
     pub fn start(&mut self, config: &Config, tasks: &mut JoinSet<()>) -> Result<()> {
         let mut server = S3Server::new(
             server_config(config, self.tls.as_ref()),
-            self.state.view.clone(),
-            self.state.iam.clone(),
+            self.state.buckets.clone(),
         )
         .map_err(|e| {
             Error::check(
@@ -205,12 +204,7 @@ pub fn control(
     let group = Some(config.admin_group.as_str());
     let listener = control::bind(&config.socket, group)?;
     let status_fn: control::StatusFn = Arc::new(move || status.snapshot());
-    let ctx = Arc::new(ControlContext::new(
-        state.iam.clone(),
-        state.view.clone(),
-        status_fn,
-        group,
-    ));
+    let ctx = Arc::new(ControlContext::new(state.buckets.clone(), status_fn, group));
     tasks.spawn(control::serve(listener, ctx, shutdown));
     Ok(())
 }

@@ -1,6 +1,8 @@
-//! The daemon's persistent parts: the served tree (root, object view) and the IAM store.
+//! The daemon's persistent parts: the served tree (root, object view), the IAM store and
+//! the owner of the buckets over both.
 //!
-//! Owns opening them at start-up, the first-start administrator (its credentials are
+//! Owns opening them at start-up (including the sweep of bucket settings whose directory is
+//! gone or replaced, before either door opens), the first-start administrator (its credentials are
 //! printed once on stdout and kept in `<state>/initial-credentials`, 0600, never logged),
 //! and the counts `weka status` shows. Closing happens by dropping: LMDB is flushed and
 //! closed when the last `Iam` clone goes.
@@ -9,6 +11,7 @@ use std::sync::Arc;
 
 use weka_fs::object::{ObjectOptions, ObjectView};
 use weka_fs::Root;
+use weka_s3::buckets::Buckets;
 use weka_s3::iam::{Iam, IamOptions};
 
 use crate::config::{Config, SyncMode};
@@ -21,6 +24,9 @@ pub struct State {
     pub root: Arc<Root>,
     pub view: Arc<ObjectView>,
     pub iam: Iam,
+    /// The owner of every bucket's directory and settings (shared by both doors and the
+    /// control socket).
+    pub buckets: Buckets,
 }
 
 impl State {
@@ -49,8 +55,33 @@ impl State {
             )
         })?;
         first_admin(&iam, config)?;
-        Ok(State { root, view, iam })
+        let buckets = open_buckets(&iam, &view)?;
+        Ok(State {
+            root,
+            view,
+            iam,
+            buckets,
+        })
     }
+}
+
+/// The owner of the buckets: sweeps the stored settings against the directories, then
+/// follows the tree's changes so that a bucket removed through the mount loses its settings.
+fn open_buckets(iam: &Iam, view: &Arc<ObjectView>) -> Result<Buckets> {
+    let buckets = Buckets::new(iam.clone(), view.clone());
+    let sweep = buckets
+        .sweep()
+        .map_err(|e| Error::component("bucket settings", e))?;
+    if sweep.adopted + sweep.dropped > 0 {
+        tracing::info!(
+            kept = sweep.kept,
+            adopted = sweep.adopted,
+            dropped = sweep.dropped,
+            "bucket settings checked against their directories"
+        );
+    }
+    buckets.watch();
+    Ok(buckets)
 }
 
 /// On first start, creates S3 user `admin` and prints its credentials once.

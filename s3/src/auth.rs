@@ -24,6 +24,7 @@ use s3s::dto::{
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Request, S3Result};
 
+use crate::buckets::Buckets;
 use crate::iam::{Iam, S3Identity};
 use crate::policy::ops::DecidedBy;
 use crate::policy::{self, Decision, Policy, RequestContext};
@@ -62,7 +63,7 @@ pub struct Authz {
     identity: Option<Arc<S3Identity>>,
     session: Option<Arc<Policy>>,
     ctx: RequestContext,
-    iam: Iam,
+    buckets: Buckets,
 }
 
 impl Authz {
@@ -77,11 +78,11 @@ impl Authz {
     ) -> Decision {
         let reqs = policy::ops::requirements(op, bucket, key, copy_source);
         let identity = self.identity.as_ref().and_then(|i| i.policy.as_deref());
-        let iam = &self.iam;
+        let buckets = &self.buckets;
         policy::authorize_all(
             identity,
             self.session.as_deref(),
-            |b| iam.bucket_policy(b),
+            |b| buckets.policy(b),
             self.identity.is_none(),
             &reqs,
             ctx,
@@ -185,14 +186,21 @@ impl S3Auth for WekaAuth {
 /// Per-request authorization.
 pub struct WekaAccess {
     resolver: Resolver,
+    buckets: Buckets,
     anonymous_uid: u32,
     anonymous_gid: u32,
 }
 
 impl WekaAccess {
-    pub fn new(resolver: Resolver, anonymous_uid: u32, anonymous_gid: u32) -> WekaAccess {
+    pub fn new(
+        resolver: Resolver,
+        buckets: Buckets,
+        anonymous_uid: u32,
+        anonymous_gid: u32,
+    ) -> WekaAccess {
         WekaAccess {
             resolver,
+            buckets,
             anonymous_uid,
             anonymous_gid,
         }
@@ -222,7 +230,7 @@ impl WekaAccess {
             identity,
             session: resolved.and_then(|r| r.session),
             ctx,
-            iam: self.resolver.iam.clone(),
+            buckets: self.buckets.clone(),
         };
         (caller, authz)
     }

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod buckets;
 pub mod error;
 pub mod gate;
 pub mod iam;

@@ -20,12 +20,11 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tracing::Instrument;
-use weka_fs::object::ObjectView;
 
 use crate::api::Gateway;
 use crate::auth::{Peer, Resolver, Seen, WekaAccess, WekaAuth};
+use crate::buckets::Buckets;
 use crate::error::{Error, Result};
-use crate::iam::Iam;
 use crate::sts::Transport;
 use crate::tls::TlsCerts;
 
@@ -98,9 +97,12 @@ pub struct S3Server {
 }
 
 impl S3Server {
-    /// Builds the service over `view` with IAM authentication and authorization.
-    pub fn new(cfg: S3Config, view: Arc<ObjectView>, iam: Iam) -> Result<S3Server> {
-        let mut builder = S3ServiceBuilder::new(Gateway::new(view, cfg.region.clone()));
+    /// Builds the service over the buckets of `buckets` with IAM authentication and
+    /// authorization.
+    pub fn new(cfg: S3Config, buckets: Buckets) -> Result<S3Server> {
+        let gateway = Gateway::new(buckets.clone(), cfg.region.clone());
+        let mut builder = S3ServiceBuilder::new(gateway);
+        let iam = buckets.iam().clone();
         let resolver = Resolver::new(iam.clone());
         builder.set_route(
             crate::sts::StsRoute::new(resolver.sts().clone(), iam)
@@ -112,6 +114,7 @@ impl S3Server {
         builder.set_auth(WekaAuth::new(resolver.clone()));
         builder.set_access(WekaAccess::new(
             resolver,
+            buckets,
             cfg.anonymous_uid,
             cfg.anonymous_gid,
         ));

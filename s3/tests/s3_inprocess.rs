@@ -8,8 +8,10 @@ use std::sync::Arc;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use md5::{Digest, Md5};
+use weka_fs::object::BucketName;
 use weka_fs::object::{ObjectOptions, ObjectView};
 use weka_fs::Root;
+use weka_s3::buckets::Buckets;
 use weka_s3::iam::{Iam, IamOptions, NewUser, Role, SecretString};
 use weka_s3::server::{S3Config, S3Server};
 use weka_s3::tls::TlsCerts;
@@ -18,6 +20,7 @@ struct Fixture {
     dir: tempfile::TempDir,
     endpoint: String,
     iam: Iam,
+    buckets: Buckets,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -36,7 +39,8 @@ impl Fixture {
         let root = Arc::new(Root::open(&data).unwrap());
         let view = Arc::new(ObjectView::new(root, ObjectOptions { sync: false }).unwrap());
         let iam = Iam::open(&state, IamOptions::default()).unwrap();
-        let server = S3Server::new(cfg, view, iam.clone()).unwrap();
+        let buckets = Buckets::new(iam.clone(), view);
+        let server = S3Server::new(cfg, buckets.clone()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -47,6 +51,7 @@ impl Fixture {
             dir,
             endpoint,
             iam,
+            buckets,
             _stop: tx,
         };
         f.user("admin", Some("readwrite"));
@@ -948,7 +953,9 @@ async fn a_body_that_stops_short_of_its_length_times_out_within_seconds() {
         .send()
         .await
         .unwrap();
-    f.iam.set_bucket_policy("bkt", "public").unwrap();
+    f.buckets
+        .set_policy(&BucketName::parse("bkt").unwrap(), "public")
+        .unwrap();
     let host = f.endpoint.strip_prefix("http://").unwrap().to_owned();
     let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
     let head = format!(
@@ -987,7 +994,9 @@ async fn virtual_host_style_requests_address_the_bucket_by_host_name() {
         .send()
         .await
         .unwrap();
-    f.iam.set_bucket_policy("vhost", "download").unwrap();
+    f.buckets
+        .set_policy(&BucketName::parse("vhost").unwrap(), "download")
+        .unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = f.endpoint.strip_prefix("http://").unwrap().to_owned();
     let port = host.rsplit(':').next().unwrap();
@@ -1383,16 +1392,16 @@ async fn aws_secure_transport_is_true_over_tls_and_false_over_plain_http() {
     for f in [&tls, &plain] {
         std::fs::create_dir_all(f.dir.path().join("data/pub")).unwrap();
         std::fs::write(f.dir.path().join("data/pub/obj"), b"x").unwrap();
-        f.iam
-            .set_bucket_policy_custom("pub", &only_over("true"))
+        f.buckets
+            .set_policy_custom(&BucketName::parse("pub").unwrap(), &only_over("true"))
             .unwrap();
     }
     let https = tls.endpoint.replace("http://", "https://");
     assert_eq!(anonymous_get_status(&https).await, "200");
     assert_eq!(anonymous_get_status(&plain.endpoint).await, "403");
     for f in [&tls, &plain] {
-        f.iam
-            .set_bucket_policy_custom("pub", &only_over("false"))
+        f.buckets
+            .set_policy_custom(&BucketName::parse("pub").unwrap(), &only_over("false"))
             .unwrap();
     }
     assert_eq!(anonymous_get_status(&https).await, "403");

@@ -1,4 +1,5 @@
-//! Control request handlers: parse, act (IAM store or object view), render a wire response.
+//! Control request handlers: parse, act (IAM store, object view, or the bucket owner for
+//! anything about a bucket), render a wire response.
 //!
 //! Every error leaves here as an `ErrorObject` with a stable code, an operator message and,
 //! where one exists, the fix. `iam_error` is the single, exhaustive translation of IAM
@@ -6,6 +7,7 @@
 
 use weka::api::{BucketEntry, ErrorObject, PolicyEntry, Request, Response, UserEntry};
 use weka_fs::object::{BucketName, ObjectError, Owner};
+use weka_s3::buckets::BucketError;
 use weka_s3::iam::{self, NewUser, Role, SecretString, UserInfo, UserUpdate};
 use weka_s3::policy::Policy;
 
@@ -116,15 +118,19 @@ pub fn handle(ctx: &ControlContext, request: Request) -> Reply {
         Request::BucketList => bucket_list(ctx),
         Request::BucketDestroy { name } => bucket_destroy(ctx, &name),
         Request::BucketPolicySet { bucket, kind } => {
-            existing_bucket(ctx, &bucket)?;
-            done(
-                ctx.iam.set_bucket_policy(&bucket, &kind),
+            let name = existing_bucket(ctx, &bucket)?;
+            settled(
+                ctx.buckets.set_policy(&name, &kind),
+                &bucket,
                 format!("anonymous policy of {bucket} set to {kind}"),
             )
         }
         Request::BucketPolicyGet { bucket } => {
-            existing_bucket(ctx, &bucket)?;
-            let setting = ctx.iam.bucket_policy_setting(&bucket).map_err(iam_error)?;
+            let name = existing_bucket(ctx, &bucket)?;
+            let setting = ctx
+                .buckets
+                .policy_setting(&name)
+                .map_err(|e| bucket_error(e, &bucket))?;
             Ok(Response::BucketPolicy {
                 bucket,
                 kind: setting.kind,
@@ -134,30 +140,34 @@ pub fn handle(ctx: &ControlContext, request: Request) -> Reply {
             })
         }
         Request::BucketPolicyUnset { bucket } => {
-            existing_bucket(ctx, &bucket)?;
-            done(
-                ctx.iam.unset_bucket_policy(&bucket),
+            let name = existing_bucket(ctx, &bucket)?;
+            settled(
+                ctx.buckets.unset_policy(&name),
+                &bucket,
                 format!("anonymous policy of {bucket} removed"),
             )
         }
         Request::BucketPolicySetCustom { bucket, json } => {
-            existing_bucket(ctx, &bucket)?;
-            done(
-                ctx.iam.set_bucket_policy_custom(&bucket, &json),
+            let name = existing_bucket(ctx, &bucket)?;
+            settled(
+                ctx.buckets.set_policy_custom(&name, &json),
+                &bucket,
                 format!("custom anonymous policy of {bucket} set"),
             )
         }
         Request::BucketQuotaSet { bucket, hard_quota } => {
-            existing_bucket(ctx, &bucket)?;
-            done(
-                ctx.iam.set_bucket_quota(&bucket, Some(hard_quota)),
+            let name = existing_bucket(ctx, &bucket)?;
+            settled(
+                ctx.buckets.set_quota(&name, Some(hard_quota)),
+                &bucket,
                 format!("hard quota of {bucket} set to {hard_quota} bytes"),
             )
         }
         Request::BucketQuotaUnset { bucket } => {
-            existing_bucket(ctx, &bucket)?;
-            done(
-                ctx.iam.set_bucket_quota(&bucket, None),
+            let name = existing_bucket(ctx, &bucket)?;
+            settled(
+                ctx.buckets.set_quota(&name, None),
+                &bucket,
                 format!("hard quota of {bucket} removed"),
             )
         }
@@ -179,6 +189,12 @@ pub fn handle(ctx: &ControlContext, request: Request) -> Reply {
 
 fn done(result: iam::Result<()>, message: String) -> Reply {
     result.map_err(iam_error)?;
+    Ok(Response::Done { message })
+}
+
+/// `done` for a change made through the bucket owner.
+fn settled(result: Result<(), BucketError>, bucket: &str, message: String) -> Reply {
+    result.map_err(|e| bucket_error(e, bucket))?;
     Ok(Response::Done { message })
 }
 
@@ -245,18 +261,19 @@ fn bucket_create(
         uid: nix::unistd::geteuid().as_raw(),
         gid: nix::unistd::getegid().as_raw(),
     };
-    ctx.view
-        .create_bucket(&bucket, owner)
-        .map_err(|e| fs_error(&e, name))?;
+    ctx.buckets
+        .create(&bucket, owner)
+        .map_err(|e| bucket_error(e, name))?;
     if let Err(e) = apply_bucket_settings(
         ctx,
-        name,
+        &bucket,
         policy.as_deref(),
         policy_json.as_deref(),
         hard_quota,
     ) {
-        // Undo so a failed create leaves nothing behind; the bucket is empty.
-        let _ = ctx.view.delete_bucket(&bucket);
+        // Undo so a failed create leaves nothing behind (the bucket is empty): the error
+        // reported is the one that made the create fail.
+        let _ = ctx.buckets.delete(&bucket);
         return Err(e);
     }
     Ok(Response::Done {
@@ -285,23 +302,26 @@ fn check_bucket_policy_args(
 
 fn apply_bucket_settings(
     ctx: &ControlContext,
-    name: &str,
+    bucket: &BucketName,
     policy: Option<&str>,
     policy_json: Option<&str>,
     hard_quota: Option<u64>,
 ) -> Result<(), ErrorObject> {
+    let name = bucket.as_str();
     if let Some(kind) = policy {
-        ctx.iam.set_bucket_policy(name, kind).map_err(iam_error)?;
+        ctx.buckets
+            .set_policy(bucket, kind)
+            .map_err(|e| bucket_error(e, name))?;
     }
     if let Some(json) = policy_json {
-        ctx.iam
-            .set_bucket_policy_custom(name, json)
-            .map_err(iam_error)?;
+        ctx.buckets
+            .set_policy_custom(bucket, json)
+            .map_err(|e| bucket_error(e, name))?;
     }
     if hard_quota.is_some() {
-        ctx.iam
-            .set_bucket_quota(name, hard_quota)
-            .map_err(iam_error)?;
+        ctx.buckets
+            .set_quota(bucket, hard_quota)
+            .map_err(|e| bucket_error(e, name))?;
     }
     Ok(())
 }
@@ -313,14 +333,15 @@ fn bucket_list(ctx: &ControlContext) -> Reply {
     let entries = buckets
         .into_iter()
         .map(|b| {
-            let name = b.name.as_str().to_owned();
             let policy = ctx
-                .iam
-                .bucket_policy_setting(&name)
+                .buckets
+                .policy_setting(&b.name)
                 .map(|s| s.kind)
                 .unwrap_or_else(|_| "-".into());
+            let hard = ctx.buckets.quota(&b.name);
+            let name = b.name.as_str().to_owned();
             BucketEntry {
-                hard: ctx.iam.bucket_quota(&name),
+                hard,
                 used: Some(disk_usage(&data.join(&name))),
                 path: format!("{}/{name}", mount.trim_end_matches('/')),
                 policy,
@@ -352,10 +373,9 @@ fn disk_usage(dir: &std::path::Path) -> u64 {
 
 fn bucket_destroy(ctx: &ControlContext, name: &str) -> Reply {
     let bucket = bucket_name(name)?;
-    ctx.view
-        .delete_bucket(&bucket)
-        .map_err(|e| fs_error(&e, name))?;
-    ctx.iam.forget_bucket(name).map_err(iam_error)?;
+    ctx.buckets
+        .delete(&bucket)
+        .map_err(|e| bucket_error(e, name))?;
     Ok(Response::Done {
         message: format!("bucket {name} destroyed"),
     })
@@ -396,6 +416,14 @@ fn fs_error(e: &weka_fs::Error, bucket: &str) -> ErrorObject {
             Some("choose another name"),
         ),
         other => error("Internal", format!("bucket `{bucket}`: {other}"), None),
+    }
+}
+
+/// Errors of the bucket owner: its directory (object view) or its settings (IAM store).
+fn bucket_error(e: BucketError, bucket: &str) -> ErrorObject {
+    match e {
+        BucketError::Fs(e) => fs_error(&e, bucket),
+        BucketError::Iam(e) => iam_error(e),
     }
 }
 

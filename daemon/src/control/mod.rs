@@ -7,8 +7,8 @@
 //! Invariants: a refused peer receives exactly one error line (id 0) and is disconnected
 //! before any request is read; every request gets one response echoing its id; one tracing
 //! span per command carries the peer uid and the operation, never a field (fields may hold
-//! passwords). This module must not decide IAM or bucket semantics: it calls `Iam` and the
-//! object view.
+//! passwords). This module must not decide IAM or bucket semantics: it calls `Iam`, the
+//! object view and, for everything about a bucket, its owner `weka_s3::buckets::Buckets`.
 
 mod handlers;
 mod peer;
@@ -29,6 +29,7 @@ use weka::api::{
     ErrorObject, Outcome, RequestEnvelope, ResponseEnvelope, Status, CODE_PERMISSION_DENIED,
 };
 use weka_fs::object::ObjectView;
+use weka_s3::buckets::Buckets;
 use weka_s3::iam::Iam;
 
 use crate::error::{Error, Result};
@@ -44,6 +45,8 @@ pub type StatusFn = Arc<dyn Fn() -> Status + Send + Sync>;
 pub struct ControlContext {
     pub iam: Iam,
     pub view: Arc<ObjectView>,
+    /// The owner of the buckets: create, destroy and every bucket setting go through it.
+    pub buckets: Buckets,
     pub status: StatusFn,
     admin_group: Option<(String, Option<u32>)>,
 }
@@ -51,12 +54,7 @@ pub struct ControlContext {
 impl ControlContext {
     /// `admin_group`: members may use the socket besides root. A group that does not exist
     /// leaves the socket to root alone (logged once here).
-    pub fn new(
-        iam: Iam,
-        view: Arc<ObjectView>,
-        status: StatusFn,
-        admin_group: Option<&str>,
-    ) -> ControlContext {
+    pub fn new(buckets: Buckets, status: StatusFn, admin_group: Option<&str>) -> ControlContext {
         let admin_group = admin_group.filter(|g| !g.is_empty()).map(|name| {
             let gid = peer::group_gid(name);
             if gid.is_none() {
@@ -65,8 +63,9 @@ impl ControlContext {
             (name.to_owned(), gid)
         });
         ControlContext {
-            iam,
-            view,
+            iam: buckets.iam().clone(),
+            view: buckets.view().clone(),
+            buckets,
             status,
             admin_group,
         }

@@ -40,7 +40,8 @@ fn start_with(admin_group: Option<&str>) -> Server {
         mount: "/mnt/weka".into(),
         ..Status::default()
     });
-    let ctx = Arc::new(ControlContext::new(iam, view, status, admin_group));
+    let buckets = weka_s3::buckets::Buckets::new(iam, view);
+    let ctx = Arc::new(ControlContext::new(buckets, status, admin_group));
     let socket = dir.path().join("run/wekad.sock");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

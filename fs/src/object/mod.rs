@@ -20,6 +20,7 @@
 //!
 //! This module knows nothing of HTTP; its errors are `ObjectError` variants with S3 meaning.
 
+mod bucket_id;
 mod error;
 mod list;
 mod meta;
@@ -38,6 +39,7 @@ use md5::{Digest, Md5};
 use nix::fcntl::OFlag;
 use nix::sys::stat::FileStat;
 
+pub use bucket_id::{BucketId, XATTR_BUCKET_ID};
 pub use error::ObjectError;
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use meta::{ObjectMeta, Stamped, MAX_USER_METADATA};

@@ -1,5 +1,8 @@
 //! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
 //! GetBucketLocation, GetBucketVersioning (never enabled).
+//!
+//! CreateBucket and DeleteBucket go through `crate::buckets::Buckets`, the owner of a
+//! bucket's settings: a bucket deleted here loses them, one created here starts with none.
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response};
@@ -38,9 +41,9 @@ pub async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> Result<S3Response<CreateBucketOutput>> {
     let name = Name::parse(&req.input.bucket).map_err(ObjectError::from)?;
-    let (view, who) = (gw.view.clone(), owner(&req));
+    let (buckets, who) = (gw.buckets.clone(), owner(&req));
     let n = name.clone();
-    blocking(move || Ok(view.create_bucket(&n, who)?)).await?;
+    blocking(move || Ok(buckets.create(&n, who)?)).await?;
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{name}")),
     }))
@@ -64,8 +67,8 @@ pub async fn delete_bucket(
     req: S3Request<DeleteBucketInput>,
 ) -> Result<S3Response<DeleteBucketOutput>> {
     let name = existing_bucket(&req.input.bucket)?;
-    let view = gw.view.clone();
-    blocking(move || Ok(view.delete_bucket(&name)?)).await?;
+    let buckets = gw.buckets.clone();
+    blocking(move || Ok(buckets.delete(&name)?)).await?;
     Ok(S3Response::new(DeleteBucketOutput {}))
 }
 

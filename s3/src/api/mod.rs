@@ -26,6 +26,7 @@ use s3s::{S3Request, S3Response, S3Result};
 use weka_fs::object::{self as obj, ObjectError, ObjectView, Owner};
 
 use crate::auth::Caller;
+use crate::buckets::Buckets;
 use crate::error::{Error, Result};
 
 /// A body that delivers no byte for this long is abandoned (`RequestTimeout`).
@@ -35,13 +36,19 @@ pub const BODY_STALL: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Gateway {
     pub(crate) view: Arc<ObjectView>,
+    /// The owner of the buckets: CreateBucket and DeleteBucket go through it.
+    pub(crate) buckets: Buckets,
     pub(crate) region: String,
 }
 
 impl Gateway {
-    /// A gateway serving `view`, answering `region` to GetBucketLocation.
-    pub fn new(view: Arc<ObjectView>, region: String) -> Gateway {
-        Gateway { view, region }
+    /// A gateway serving the buckets of `buckets`, answering `region` to GetBucketLocation.
+    pub fn new(buckets: Buckets, region: String) -> Gateway {
+        Gateway {
+            view: buckets.view().clone(),
+            buckets,
+            region,
+        }
     }
 }
 

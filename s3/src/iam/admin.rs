@@ -10,15 +10,9 @@ use super::error::{Error, Result};
 use super::names::{check_password, check_policy_name, check_user_name, Role};
 use super::secret::{hash_password, verify_hash, SecretString, StoredCredential};
 use super::snapshot::BUILTIN_POLICIES;
-use super::store::{self, BucketPolicyRecord, BucketRecord, PolicyRecord, Tables, UserRecord};
+use super::store::{self, PolicyRecord, Tables, UserRecord};
 use super::Iam;
 use crate::policy::{self, Policy};
-
-/// Bucket policy presets WEKA knows, besides `none`.
-const BUCKET_PRESETS: [&str; 3] = ["download", "upload", "public"];
-
-/// Limit used to validate bucket policy presets, which we generate ourselves.
-const PRESET_MAX_BYTES: usize = 1 << 16;
 
 /// A user to create.
 #[derive(Debug, Clone)]
@@ -60,13 +54,6 @@ pub struct PolicyInfo {
     pub name: String,
     pub builtin: bool,
     pub attached: Vec<String>,
-}
-
-/// A bucket's anonymous access setting: `none`, a preset name, or `custom`, with its JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketPolicySetting {
-    pub kind: String,
-    pub json: Option<String>,
 }
 
 impl From<&UserRecord> for UserInfo {
@@ -401,92 +388,6 @@ impl Iam {
             Ok(true)
         })?;
         old.ok_or_else(|| Error::NoPolicyAttached(user.to_owned()))
-    }
-
-    /// Sets a bucket's anonymous policy to a preset (`none` removes it).
-    pub fn set_bucket_policy(&self, bucket: &str, kind: &str) -> Result<()> {
-        if kind == "none" {
-            return self.unset_bucket_policy(bucket);
-        }
-        if !BUCKET_PRESETS.contains(&kind) {
-            return Err(Error::BucketPolicyKindInvalid(kind.to_owned()));
-        }
-        let json = policy::bucket_preset(kind, bucket)
-            .ok_or_else(|| Error::BucketPolicyKindInvalid(kind.to_owned()))?;
-        Policy::parse_bucket_policy(&json, PRESET_MAX_BYTES)
-            .map_err(|e| Error::PolicyInvalid(e.to_string()))?;
-        self.put_bucket_policy(
-            bucket,
-            BucketPolicyRecord {
-                kind: kind.to_owned(),
-                json,
-            },
-        )
-    }
-
-    /// Sets a custom anonymous policy on a bucket (validated; `s3:*` refused).
-    pub fn set_bucket_policy_custom(&self, bucket: &str, json: &str) -> Result<()> {
-        Policy::parse_bucket_policy(json, self.inner.opts.policy_max_bytes)
-            .map_err(|e| Error::PolicyInvalid(e.to_string()))?;
-        self.put_bucket_policy(
-            bucket,
-            BucketPolicyRecord {
-                kind: "custom".into(),
-                json: json.to_owned(),
-            },
-        )
-    }
-
-    fn put_bucket_policy(&self, bucket: &str, policy: BucketPolicyRecord) -> Result<()> {
-        self.edit_bucket(bucket, |b| b.policy = Some(policy))
-    }
-
-    /// Removes a bucket's anonymous policy (no anonymous access).
-    pub fn unset_bucket_policy(&self, bucket: &str) -> Result<()> {
-        self.edit_bucket(bucket, |b| b.policy = None)
-    }
-
-    /// Sets or clears a bucket's hard quota in bytes.
-    pub fn set_bucket_quota(&self, bucket: &str, quota: Option<u64>) -> Result<()> {
-        self.edit_bucket(bucket, |b| b.quota = quota)
-    }
-
-    fn edit_bucket(&self, bucket: &str, edit: impl FnOnce(&mut BucketRecord)) -> Result<()> {
-        self.mutate(|t, wtxn| {
-            let mut record =
-                store::get_json::<BucketRecord>(t.buckets, wtxn, bucket)?.unwrap_or_default();
-            edit(&mut record);
-            if record.policy.is_none() && record.quota.is_none() {
-                t.buckets.delete(wtxn, bucket)?;
-                return Ok(());
-            }
-            store::put_json(t.buckets, wtxn, bucket, &record)
-        })
-    }
-
-    /// A bucket's anonymous access setting.
-    pub fn bucket_policy_setting(&self, bucket: &str) -> Result<BucketPolicySetting> {
-        let record = self
-            .read(|t, txn| store::get_json::<BucketRecord>(t.buckets, txn, bucket))?
-            .unwrap_or_default();
-        Ok(match record.policy {
-            Some(p) => BucketPolicySetting {
-                kind: p.kind,
-                json: Some(p.json),
-            },
-            None => BucketPolicySetting {
-                kind: "none".into(),
-                json: None,
-            },
-        })
-    }
-
-    /// Forgets every IAM setting of a bucket (when the bucket is destroyed).
-    pub fn forget_bucket(&self, bucket: &str) -> Result<()> {
-        self.mutate(|t, wtxn| {
-            t.buckets.delete(wtxn, bucket)?;
-            Ok(())
-        })
     }
 }
 

@@ -2,6 +2,8 @@
 //!
 //! Owns the store (`store`), the secrets (`secret`), the checked names (`names`) and the
 //! published in-memory snapshot (`snapshot`) that the S3 door and STS read on every request.
+//! Bucket settings are stored here but owned by `crate::buckets`, which alone reads and
+//! writes them (`bucket`), because whether a record applies depends on the bucket directory.
 //!
 //! Invariants: every change is one LMDB write transaction; the snapshot built from that
 //! transaction is published right after it commits, under one write lock, so readers
@@ -10,6 +12,7 @@
 //! never evaluates policies (that is `crate::policy`).
 
 mod admin;
+mod bucket;
 pub mod error;
 pub mod names;
 pub mod secret;
@@ -24,14 +27,19 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use heed::Env;
 
-pub use admin::{BucketPolicySetting, NewUser, PolicyInfo, UserInfo, UserUpdate};
+pub use admin::{NewUser, PolicyInfo, UserInfo, UserUpdate};
+pub use bucket::BucketPolicySetting;
 pub use error::{Error, Result};
 pub use names::Role;
 pub use secret::SecretString;
 pub use snapshot::{S3Identity, BUILTIN_POLICIES};
 pub use store::SCHEMA_VERSION;
 
-use crate::policy::Policy;
+pub(crate) use snapshot::BucketSettings;
+#[cfg(test)]
+pub(crate) use store::BucketPolicyRecord;
+pub(crate) use store::BucketRecord;
+
 use secret::SecretCipher;
 use snapshot::Snapshot;
 use store::Tables;
@@ -111,16 +119,6 @@ impl Iam {
         self.snapshot().identities.get(access_key).cloned()
     }
 
-    /// The anonymous access policy of `bucket`, if one is set.
-    pub fn bucket_policy(&self, bucket: &str) -> Option<Arc<Policy>> {
-        self.snapshot().bucket_policies.get(bucket).cloned()
-    }
-
-    /// The hard quota of `bucket` in bytes, if one is set.
-    pub fn bucket_quota(&self, bucket: &str) -> Option<u64> {
-        self.snapshot().bucket_quotas.get(bucket).copied()
-    }
-
     /// The 32-byte server key (signs STS tokens; derive, do not reuse directly).
     pub fn server_key(&self) -> &[u8] {
         &self.inner.server_key
@@ -151,12 +149,21 @@ impl Iam {
 
     /// Runs `change` in one write transaction, commits, and publishes the new snapshot.
     fn mutate<T>(&self, change: impl FnOnce(&Tables, &mut heed::RwTxn) -> Result<T>) -> Result<T> {
+        self.mutate_with(change)
+    }
+
+    /// `mutate` for a change whose own errors are not IAM errors (bucket settings, which
+    /// read the bucket directory inside the transaction).
+    fn mutate_with<T, E: From<Error>>(
+        &self,
+        change: impl FnOnce(&Tables, &mut heed::RwTxn) -> Result<T, E>,
+    ) -> Result<T, E> {
         let _writer = self.writer();
         let inner = &self.inner;
-        let mut wtxn = inner.env.write_txn()?;
+        let mut wtxn = inner.env.write_txn().map_err(Error::from)?;
         let out = change(&inner.tables, &mut wtxn)?;
         let snap = snapshot::build(&inner.tables, &wtxn, &inner.cipher)?;
-        wtxn.commit()?;
+        wtxn.commit().map_err(Error::from)?;
         *inner
             .snapshot
             .write()

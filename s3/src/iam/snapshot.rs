@@ -36,12 +36,21 @@ pub struct S3Identity {
     pub token_generation: u64,
 }
 
+/// The settings stored under one bucket name, for the directory whose id is `id`. Whether
+/// they apply to the directory that has the name now is for `crate::buckets` to decide.
+#[derive(Debug)]
+pub struct BucketSettings {
+    pub id: Option<String>,
+    /// `None` also when the stored policy no longer parses (no anonymous access).
+    pub policy: Option<Arc<Policy>>,
+    pub quota: Option<u64>,
+}
+
 /// One committed state of the store, as the request paths see it.
 #[derive(Default)]
 pub struct Snapshot {
     pub identities: HashMap<String, Arc<S3Identity>>,
-    pub bucket_policies: HashMap<String, Arc<Policy>>,
-    pub bucket_quotas: HashMap<String, u64>,
+    pub buckets: HashMap<String, Arc<BucketSettings>>,
     pub users: usize,
     pub policies: usize,
 }
@@ -123,16 +132,19 @@ fn identity(
 }
 
 fn add_bucket(snap: &mut Snapshot, bucket: String, record: BucketRecord) {
-    if let Some(q) = record.quota {
-        snap.bucket_quotas.insert(bucket.clone(), q);
-    }
-    let Some(p) = record.policy else { return };
-    match Policy::parse_bucket_policy(&p.json, STORED_POLICY_MAX) {
-        Ok(policy) => {
-            snap.bucket_policies.insert(bucket, Arc::new(policy));
+    let policy = record.policy.and_then(|p| {
+        match Policy::parse_bucket_policy(&p.json, STORED_POLICY_MAX) {
+            Ok(policy) => Some(Arc::new(policy)),
+            Err(e) => {
+                tracing::warn!(bucket = %bucket, error = %e, "stored bucket policy no longer parses; no anonymous access");
+                None
+            }
         }
-        Err(e) => {
-            tracing::warn!(bucket = %bucket, error = %e, "stored bucket policy no longer parses; no anonymous access")
-        }
-    }
+    });
+    let settings = BucketSettings {
+        id: record.id,
+        policy,
+        quota: record.quota,
+    };
+    snap.buckets.insert(bucket, Arc::new(settings));
 }

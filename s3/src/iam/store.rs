@@ -3,7 +3,8 @@
 //! Layout under `<state>/iam/` (one LMDB environment, named databases, values are JSON):
 //! `meta` (schema version, uid and generation counters), `users` (by name), `policies`
 //! (custom ones by name; built-ins are constants, never stored), `buckets` (anonymous
-//! policy, quota, by bucket name), `sts` (reserved for STS state).
+//! policy, quota, by bucket name, with the id of the bucket directory they were set for),
+//! `sts` (reserved for STS state).
 //!
 //! Invariant: the schema version is checked before any other read; a mismatch refuses to
 //! open. This module does no validation of its own: callers pass checked values.
@@ -53,11 +54,23 @@ pub struct PolicyRecord {
     pub created: i64,
 }
 
-/// Per-bucket settings kept in IAM: the anonymous access policy and the hard quota.
+/// Per-bucket settings kept in IAM: the anonymous access policy and the hard quota, for the
+/// bucket directory whose id is `id`.
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub struct BucketRecord {
+    /// The id of the bucket directory the settings were set for. Records written before
+    /// bucket directories had ids have none; the start-up sweep adopts or drops them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub policy: Option<BucketPolicyRecord>,
     pub quota: Option<u64>,
+}
+
+impl BucketRecord {
+    /// True when the record holds no setting (it is then not stored at all).
+    pub fn is_empty(&self) -> bool {
+        self.policy.is_none() && self.quota.is_none()
+    }
 }
 
 /// A bucket's anonymous policy: a preset name (`download`, `upload`, `public`) or `custom`.

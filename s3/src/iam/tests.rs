@@ -180,25 +180,40 @@ fn policies(iam: &Iam) {
 }
 
 fn bucket_settings(iam: &Iam) {
-    assert!(iam.bucket_policy("pub").is_none());
-    iam.set_bucket_policy("pub", "download").unwrap();
-    assert!(iam.bucket_policy("pub").is_some());
-    assert_eq!(iam.bucket_policy_setting("pub").unwrap().kind, "download");
+    assert!(iam.bucket_settings("pub").is_none());
+    let download = iam.preset_bucket_policy("pub", "download").unwrap();
+    assert_eq!(
+        iam.preset_bucket_policy("pub", "none")
+            .unwrap()
+            .map(|p| p.kind),
+        None
+    );
     assert!(matches!(
-        iam.set_bucket_policy("pub", "everything"),
+        iam.preset_bucket_policy("pub", "everything"),
         Err(Error::BucketPolicyKindInvalid(_))
     ));
     let star = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::pub/*"}]}"#;
     assert!(matches!(
-        iam.set_bucket_policy_custom("pub", star),
+        iam.custom_bucket_policy(star),
         Err(Error::PolicyInvalid(_))
     ));
-    iam.set_bucket_quota("pub", Some(1 << 30)).unwrap();
-    iam.set_bucket_policy("pub", "none").unwrap();
-    assert!(iam.bucket_policy("pub").is_none());
-    assert_eq!(iam.bucket_quota("pub"), Some(1 << 30));
-    iam.forget_bucket("pub").unwrap();
-    assert_eq!(iam.bucket_quota("pub"), None);
+    let record = BucketRecord {
+        id: Some("0123456789abcdef0123456789abcdef".into()),
+        policy: download,
+        quota: Some(1 << 30),
+    };
+    iam.update_bucket("pub", |old| {
+        assert!(old.is_none());
+        Ok::<_, Error>(Some(record))
+    })
+    .unwrap();
+    let settings = iam.bucket_settings("pub").unwrap();
+    assert!(settings.policy.is_some());
+    assert_eq!(settings.quota, Some(1 << 30));
+    assert_eq!(iam.bucket_names().unwrap(), ["pub"]);
+    iam.update_bucket("pub", |_| Ok::<_, Error>(None)).unwrap();
+    assert!(iam.bucket_settings("pub").is_none());
+    assert!(iam.bucket_record("pub").unwrap().is_none());
 }
 
 #[test]
@@ -206,7 +221,13 @@ fn store_passes_the_suite_and_keeps_everything_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let iam = open(dir.path());
     test_suite(&iam);
-    iam.set_bucket_policy("keep", "public").unwrap();
+    let keep = BucketRecord {
+        id: Some("0123456789abcdef0123456789abcdef".into()),
+        policy: iam.preset_bucket_policy("keep", "public").unwrap(),
+        quota: None,
+    };
+    iam.update_bucket("keep", |_| Ok::<_, Error>(Some(keep)))
+        .unwrap();
     let users = iam.list_users().unwrap();
     drop(iam);
     let iam = open(dir.path());
@@ -215,7 +236,7 @@ fn store_passes_the_suite_and_keeps_everything_across_a_restart() {
         iam.s3_identity("alice").unwrap().secret.expose(),
         "N3wPassword"
     );
-    assert!(iam.bucket_policy("keep").is_some());
+    assert!(iam.bucket_settings("keep").unwrap().policy.is_some());
 }
 
 #[test]
