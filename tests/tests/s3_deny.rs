@@ -482,6 +482,9 @@ def sts_signed_get():
     SigV4Auth(Credentials(W_AK, W_SK), "sts", "us-east-1").add_auth(req)
     return send("GET", req.url, dict(req.headers))
 print("v4-sts-scope-on-s3", *sts_signed_get())
+form_ar = {"Action": "AssumeRole", "Version": "2011-06-15", "RoleArn": "arn:aws:iam::000000000000:role/weka", "RoleSessionName": "scope"}
+print("v4-s3-scope-on-sts", *raw(form_ar, W_AK, W_SK, service="s3")[:2])
+print("v4-sts-scope-on-sts", *raw(form_ar, W_AK, W_SK, service="sts")[:2])
 print("v2-presigned-fresh", *send("GET", w2.generate_presigned_url("get_object", Params={"Bucket": "bkt", "Key": "obj"}, ExpiresIn=60), {}))
 time.sleep(2.5)
 print("presigned-expired", *send("GET", v2url, {}))
