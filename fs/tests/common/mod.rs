@@ -1,12 +1,13 @@
 //! Shared fixture of the mounted tests: a backing dir and a mount point in their own temp
 //! dirs, a live mount, and unmount on drop (also when the test fails); the permission to
 //! use FUSE over io_uring, given back when the last test of the process that needed it
-//! ends.
+//! ends; and `wait_for`, to wait on a condition instead of sleeping.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use weka_fs::fuse::{MountOptions, Mounted};
 use weka_fs::tree::Tree;
@@ -137,6 +138,22 @@ impl Drop for UringAllowed {
                 eprintln!("could not restore {ENABLE_URING} to {before}: {e}");
             }
         }
+    }
+}
+
+/// Polls `cond` every 5 ms until it holds or `timeout` passes; returns whether it held.
+/// The timeout only bounds a wait for something that happens on its own (a FORGET, a
+/// lease break): tests never assert on how long it took.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
