@@ -1,9 +1,10 @@
 //! FUSE over io_uring: requests served by one ring queue per CPU (Linux 6.14+).
 //!
 //! The kernel offers the transport only with the `fuse` module's `enable_uring`
-//! parameter on; these tests turn it on (it only allows daemons to ask for it). The
-//! other mounted tests then use whichever transport the parameter allows at the time;
-//! `without_io_uring_requests_use_dev_fuse` pins the classic one.
+//! parameter on; these tests turn it on while they run (it only allows daemons to ask for
+//! it) and give it back its previous value afterwards, also when they fail
+//! (`common::UringAllowed`). The other mounted tests use whichever transport the parameter
+//! allows at the time; `without_io_uring_requests_use_dev_fuse` pins the classic one.
 #![cfg(feature = "fuse-tests")]
 #![allow(
     clippy::unwrap_used,
@@ -18,12 +19,11 @@ use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 
-use common::{allow_uring, errno, Mnt};
+use common::{errno, Mnt};
 use weka_fs::fuse::MountOptions;
 
 fn ring_mount(passthrough: bool) -> Mnt {
-    allow_uring();
-    let m = Mnt::with(MountOptions {
+    let m = Mnt::over_uring(MountOptions {
         threads: 4,
         passthrough,
         io_uring: true,
@@ -145,8 +145,7 @@ fn callers_on_every_cpu_are_served_concurrently() {
 
 #[test]
 fn without_io_uring_requests_use_dev_fuse() {
-    allow_uring();
-    let m = Mnt::with(MountOptions {
+    let m = Mnt::over_uring(MountOptions {
         threads: 4,
         io_uring: false,
         ..MountOptions::default()

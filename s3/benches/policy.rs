@@ -1,6 +1,7 @@
 //! Micro-benchmark of the policy engine: one request decided against a ~2 KB policy with
 //! conditions (the per-request cost of authorization, without the user lookup), and the
-//! parse of that policy (the cost of `weka s3 policy create`).
+//! parse of that policy (the cost of `weka s3 policy create`), and a resource wildcard
+//! built to make a backtracking matcher blow up.
 //!
 //! Run: `cargo bench -p weka-s3 --bench policy`.
 
@@ -98,6 +99,24 @@ fn bench(c: &mut Criterion) {
     c.bench_function("parse and validate the 2 KB policy", |b| {
         b.iter(|| Policy::parse(black_box(POLICY), policy::DEFAULT_MAX_BYTES).unwrap())
     });
+    pathological_wildcard(c, &ctx);
+}
+
+/// A resource pattern that makes a backtracking matcher exponential (`a*` forty times,
+/// then `b`) against a 5000-character key that does not match it. The unit test in
+/// `policy/glob.rs` bounds the matcher's work; this shows what it costs.
+fn pathological_wildcard(c: &mut Criterion, ctx: &RequestContext) {
+    let resource = format!("arn:aws:s3:::corp/{}b", "a*".repeat(40));
+    let text = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:GetObject","Resource":"{resource}"}}]}}"#
+    );
+    let policy = Policy::parse(&text, policy::DEFAULT_MAX_BYTES).unwrap();
+    let arn = ops::object_arn("corp", &"a".repeat(5000));
+    assert!(!policy.evaluate(Action::GetObject, &arn, ctx).allowed);
+    c.bench_function(
+        "evaluate a pathological wildcard (a* x40 b, 5000-char key)",
+        |b| b.iter(|| policy.evaluate(Action::GetObject, black_box(&arn), ctx)),
+    );
 }
 
 criterion_group! {

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
+use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use md5::{Digest, Md5};
 use weka_fs::object::BucketName;
@@ -103,6 +105,101 @@ fn code<E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
     match e {
         aws_sdk_s3::error::SdkError::ServiceError(s) => s.err().code().unwrap_or("?").to_owned(),
         other => format!("{other:?}"),
+    }
+}
+
+/// One multipart upload, step by step: CreateMultipartUpload, then UploadPart or
+/// UploadPartCopy for parts 1, 2, … in that order, then CompleteMultipartUpload naming
+/// every part uploaded. Tests put what they check between the steps.
+struct Multipart<'a> {
+    s3: &'a Client,
+    bucket: String,
+    key: String,
+    id: String,
+    parts: Vec<CompletedPart>,
+}
+
+impl<'a> Multipart<'a> {
+    /// CreateMultipartUpload of `bucket/key`.
+    async fn create(s3: &'a Client, bucket: &str, key: &str) -> Multipart<'a> {
+        let up = s3
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        Multipart {
+            s3,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            id: up.upload_id().unwrap().to_owned(),
+            parts: Vec::new(),
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn next_part_number(&self) -> i32 {
+        i32::try_from(self.parts.len() + 1).unwrap()
+    }
+
+    /// UploadPart of `body` as the next part.
+    async fn upload(&mut self, body: ByteStream) {
+        let number = self.next_part_number();
+        let part = self
+            .s3
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.id)
+            .part_number(number)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.uploaded(number, part.e_tag());
+    }
+
+    /// UploadPartCopy of `range` (`bytes=first-last`) of `source` (`bucket/key`) as the
+    /// next part.
+    async fn copy(&mut self, source: &str, range: &str) {
+        let number = self.next_part_number();
+        let part = self
+            .s3
+            .upload_part_copy()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.id)
+            .part_number(number)
+            .copy_source(source)
+            .copy_source_range(range)
+            .send()
+            .await
+            .unwrap();
+        self.uploaded(number, part.copy_part_result().and_then(|r| r.e_tag()));
+    }
+
+    fn uploaded(&mut self, number: i32, etag: Option<&str>) {
+        let etag = etag.expect("the part's answer has an ETag");
+        let part = CompletedPart::builder().part_number(number).e_tag(etag);
+        self.parts.push(part.build());
+    }
+
+    /// CompleteMultipartUpload of every part uploaded so far, to `send()` (after adding
+    /// headers such as `if_none_match` when the test needs them).
+    fn complete(&self) -> CompleteMultipartUploadFluentBuilder {
+        let parts = CompletedMultipartUpload::builder()
+            .set_parts(Some(self.parts.clone()))
+            .build();
+        self.s3
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.id)
+            .multipart_upload(parts)
     }
 }
 
@@ -350,7 +447,7 @@ async fn file_directory_conflicts_are_409_naming_the_path() {
 /// docs/SEMANTICS.md, "Symlinks and hard links": "The S3 door never follows a symlink."
 #[tokio::test(flavor = "multi_thread")]
 async fn no_s3_operation_reads_lists_or_writes_through_a_symlink() {
-    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
     let f = Fixture::start().await;
     let s3 = f.admin();
     s3.create_bucket().bucket("bkt").send().await.unwrap();
@@ -395,18 +492,12 @@ async fn no_s3_operation_reads_lists_or_writes_through_a_symlink() {
             "NoSuchKey",
             "CopyObject from {key}"
         );
-        let up = s3
-            .create_multipart_upload()
-            .bucket(b())
-            .key("copied")
-            .send()
-            .await
-            .unwrap();
+        let up = Multipart::create(&s3, "bkt", "copied").await;
         let part_copy = s3
             .upload_part_copy()
             .bucket(b())
             .key("copied")
-            .upload_id(up.upload_id().unwrap())
+            .upload_id(up.id())
             .part_number(1)
             .copy_source(format!("bkt/{key}"))
             .send()
@@ -469,40 +560,9 @@ async fn no_s3_operation_reads_lists_or_writes_through_a_symlink() {
             "CopyObject to {key}"
         );
     }
-    let up = s3
-        .create_multipart_upload()
-        .bucket(b())
-        .key("dirlink/x")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
-    let part = s3
-        .upload_part()
-        .bucket(b())
-        .key("dirlink/x")
-        .upload_id(id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"overwritten"))
-        .send()
-        .await
-        .unwrap();
-    let parts = CompletedMultipartUpload::builder()
-        .parts(
-            CompletedPart::builder()
-                .part_number(1)
-                .e_tag(part.e_tag().unwrap())
-                .build(),
-        )
-        .build();
-    let done = s3
-        .complete_multipart_upload()
-        .bucket(b())
-        .key("dirlink/x")
-        .upload_id(id)
-        .multipart_upload(parts)
-        .send()
-        .await;
+    let mut up = Multipart::create(&s3, "bkt", "dirlink/x").await;
+    up.upload(ByteStream::from_static(b"overwritten")).await;
+    let done = up.complete().send().await;
     assert_eq!(code(&done.unwrap_err()), "ObjectConflict");
 
     s3.delete_object()
@@ -585,69 +645,21 @@ async fn multipart_upload_publishes_one_object_with_multipart_etag() {
     let f = Fixture::start().await;
     let s3 = f.admin();
     s3.create_bucket().bucket("bkt").send().await.unwrap();
-    let up = s3
-        .create_multipart_upload()
-        .bucket("bkt")
-        .key("big")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
+    let mut up = Multipart::create(&s3, "bkt", "big").await;
     let p1 = vec![7u8; 5 * 1024 * 1024];
     let p2 = b"tail".to_vec();
-    let e1 = s3
-        .upload_part()
-        .bucket("bkt")
-        .key("big")
-        .upload_id(id)
-        .part_number(1)
-        .body(ByteStream::from(p1.clone()))
-        .send()
-        .await
-        .unwrap();
-    let e2 = s3
-        .upload_part()
-        .bucket("bkt")
-        .key("big")
-        .upload_id(id)
-        .part_number(2)
-        .body(ByteStream::from(p2.clone()))
-        .send()
-        .await
-        .unwrap();
+    up.upload(ByteStream::from(p1.clone())).await;
+    up.upload(ByteStream::from(p2.clone())).await;
     let parts = s3
         .list_parts()
         .bucket("bkt")
         .key("big")
-        .upload_id(id)
+        .upload_id(up.id())
         .send()
         .await
         .unwrap();
     assert_eq!(parts.parts().len(), 2);
-    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-    let done = CompletedMultipartUpload::builder()
-        .parts(
-            CompletedPart::builder()
-                .part_number(1)
-                .e_tag(e1.e_tag().unwrap())
-                .build(),
-        )
-        .parts(
-            CompletedPart::builder()
-                .part_number(2)
-                .e_tag(e2.e_tag().unwrap())
-                .build(),
-        )
-        .build();
-    let c = s3
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("big")
-        .upload_id(id)
-        .multipart_upload(done)
-        .send()
-        .await
-        .unwrap();
+    let c = up.complete().send().await.unwrap();
     let mut md5s = Vec::new();
     md5s.extend(Md5::digest(&p1));
     md5s.extend(Md5::digest(&p2));
@@ -665,59 +677,12 @@ async fn small_parts_before_the_last_are_refused() {
     let f = Fixture::start().await;
     let s3 = f.admin();
     s3.create_bucket().bucket("bkt").send().await.unwrap();
-    let up = s3
-        .create_multipart_upload()
-        .bucket("bkt")
-        .key("m")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
-    let e1 = s3
-        .upload_part()
-        .bucket("bkt")
-        .key("m")
-        .upload_id(id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"small"))
-        .send()
-        .await
-        .unwrap();
-    let e2 = s3
-        .upload_part()
-        .bucket("bkt")
-        .key("m")
-        .upload_id(id)
-        .part_number(2)
-        .body(ByteStream::from_static(b"last"))
-        .send()
-        .await
-        .unwrap();
-    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-    let done = CompletedMultipartUpload::builder()
-        .parts(
-            CompletedPart::builder()
-                .part_number(1)
-                .e_tag(e1.e_tag().unwrap())
-                .build(),
-        )
-        .parts(
-            CompletedPart::builder()
-                .part_number(2)
-                .e_tag(e2.e_tag().unwrap())
-                .build(),
-        )
-        .build();
-    let err = s3
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("m")
-        .upload_id(id)
-        .multipart_upload(done)
-        .send()
-        .await
-        .unwrap_err();
+    let mut up = Multipart::create(&s3, "bkt", "m").await;
+    up.upload(ByteStream::from_static(b"small")).await;
+    up.upload(ByteStream::from_static(b"last")).await;
+    let err = up.complete().send().await.unwrap_err();
     assert_eq!(code(&err), "EntityTooSmall");
+    let id = up.id();
     s3.abort_multipart_upload()
         .bucket("bkt")
         .key("m")
@@ -936,11 +901,17 @@ async fn operations_we_do_not_implement_answer_not_implemented() {
     let f = Fixture::start().await;
     let s3 = f.admin();
     s3.create_bucket().bucket("bkt").send().await.unwrap();
-    let started = std::time::Instant::now();
-    let err = s3.get_bucket_acl().bucket("bkt").send().await.unwrap_err();
+    // An upper bound on waiting, not a speed check: the server's own timeouts (headers,
+    // a stalled body) are 10 s, so an answer within 5 s did not come from one of them.
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        s3.get_bucket_acl().bucket("bkt").send(),
+    )
+    .await
+    .expect("GetBucketAcl is answered at once, not after a server timeout")
+    .unwrap_err();
     assert_eq!(code(&err), "NotImplemented");
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 501);
-    assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -962,18 +933,14 @@ async fn a_body_that_stops_short_of_its_length_times_out_within_seconds() {
         "PUT /bkt/stalled HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n0123456789"
     );
     s.write_all(head.as_bytes()).await.unwrap();
-    let started = std::time::Instant::now();
     let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(std::time::Duration::from_secs(30), s.read(&mut buf))
+    // The server gives up on a body that stalls for `BODY_STALL`; without that limit it
+    // would wait for the 90 missing bytes for ever. Twice the limit bounds the wait.
+    let n = tokio::time::timeout(weka_s3::api::BODY_STALL * 2, s.read(&mut buf))
         .await
-        .expect("the server answers")
+        .expect("the server answers a stalled body")
         .unwrap();
     let answer = String::from_utf8_lossy(&buf[..n]);
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
-        "took {:?}",
-        started.elapsed()
-    );
     assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(!f.data().join("bkt/stalled").exists());
 }
@@ -1122,7 +1089,7 @@ async fn directory_objects_are_empty_directories_listed_with_a_slash() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn part_numbers_overrides_copy_replace_and_upload_part_copy_work() {
-    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
+    use aws_sdk_s3::types::MetadataDirective;
     let f = Fixture::start().await;
     let s3 = f.admin();
     s3.create_bucket().bucket("bkt").send().await.unwrap();
@@ -1178,14 +1145,7 @@ async fn part_numbers_overrides_copy_replace_and_upload_part_copy_work() {
     assert_eq!(code(&err), "PreconditionFailed");
 
     // UploadPartCopy with a range, then a listed upload, then partNumber reads.
-    let up = s3
-        .create_multipart_upload()
-        .bucket("bkt")
-        .key("assembled")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
+    let mut up = Multipart::create(&s3, "bkt", "assembled").await;
     let listed = s3
         .list_multipart_uploads()
         .bucket("bkt")
@@ -1193,50 +1153,10 @@ async fn part_numbers_overrides_copy_replace_and_upload_part_copy_work() {
         .await
         .unwrap();
     assert_eq!(listed.uploads().len(), 1);
-    let p1 = s3
-        .upload_part_copy()
-        .bucket("bkt")
-        .key("assembled")
-        .upload_id(id)
-        .part_number(1)
-        .copy_source("bkt/src")
-        .copy_source_range(format!("bytes=0-{}", 5 * 1024 * 1024 - 1))
-        .send()
-        .await
-        .unwrap();
-    let p2 = s3
-        .upload_part_copy()
-        .bucket("bkt")
-        .key("assembled")
-        .upload_id(id)
-        .part_number(2)
-        .copy_source("bkt/src")
-        .copy_source_range("bytes=100-199")
-        .send()
-        .await
-        .unwrap();
-    let done = CompletedMultipartUpload::builder()
-        .parts(
-            CompletedPart::builder()
-                .part_number(1)
-                .e_tag(p1.copy_part_result().unwrap().e_tag().unwrap())
-                .build(),
-        )
-        .parts(
-            CompletedPart::builder()
-                .part_number(2)
-                .e_tag(p2.copy_part_result().unwrap().e_tag().unwrap())
-                .build(),
-        )
-        .build();
-    s3.complete_multipart_upload()
-        .bucket("bkt")
-        .key("assembled")
-        .upload_id(id)
-        .multipart_upload(done)
-        .send()
-        .await
-        .unwrap();
+    up.copy("bkt/src", &format!("bytes=0-{}", 5 * 1024 * 1024 - 1))
+        .await;
+    up.copy("bkt/src", "bytes=100-199").await;
+    up.complete().send().await.unwrap();
     let part2 = s3
         .get_object()
         .bucket("bkt")
@@ -1473,7 +1393,6 @@ async fn expires_round_trips_and_v1_markers_page_through_a_bucket() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn complete_with_if_none_match_star_refuses_to_replace_an_existing_key() {
-    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
     let f = Fixture::start().await;
     let s3 = f.admin();
     s3.create_bucket().bucket("bkt").send().await.unwrap();
@@ -1484,42 +1403,9 @@ async fn complete_with_if_none_match_star_refuses_to_replace_an_existing_key() {
         .send()
         .await
         .unwrap();
-    let up = s3
-        .create_multipart_upload()
-        .bucket("bkt")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
-    let p = s3
-        .upload_part()
-        .bucket("bkt")
-        .key("k")
-        .upload_id(id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"new"))
-        .send()
-        .await
-        .unwrap();
-    let done = CompletedMultipartUpload::builder()
-        .parts(
-            CompletedPart::builder()
-                .part_number(1)
-                .e_tag(p.e_tag().unwrap())
-                .build(),
-        )
-        .build();
-    let err = s3
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("k")
-        .upload_id(id)
-        .if_none_match("*")
-        .multipart_upload(done)
-        .send()
-        .await
-        .unwrap_err();
+    let mut up = Multipart::create(&s3, "bkt", "k").await;
+    up.upload(ByteStream::from_static(b"new")).await;
+    let err = up.complete().if_none_match("*").send().await.unwrap_err();
     assert_eq!(code(&err), "PreconditionFailed");
     assert_eq!(std::fs::read(f.data().join("bkt/k")).unwrap(), b"old");
 }

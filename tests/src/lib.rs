@@ -12,6 +12,10 @@
 //! even when the test panicked; the temporary directory is only removed once nothing is
 //! mounted below it, so a cleanup never recurses into a live mount.
 //!
+//! The binaries come from `cargo build -p wekad -p weka`, run once per test process; when
+//! that build fails, every test fails with the command and the compiler's output, never
+//! quietly testing binaries left in `target/` by an earlier build.
+//!
 //! This is test code: a failure to set up is a test failure, so the harness panics with the
 //! daemon's stderr rather than returning errors the caller would only unwrap.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,7 +27,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
@@ -620,12 +624,12 @@ fn spawn_logged(mut cmd: Command, stdout: &Path, stderr: &Path) -> Child {
         .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()))
 }
 
-/// The `wekad` binary (built if missing or older than the sources).
+/// The `wekad` binary, freshly built by [`ensure_built`] (or `$WEKAD_BIN` when set).
 pub fn wekad_bin() -> PathBuf {
     binary("wekad", "WEKAD_BIN")
 }
 
-/// The `weka` binary (built if missing or older than the sources).
+/// The `weka` binary, freshly built by [`ensure_built`] (or `$WEKA_BIN` when set).
 pub fn weka_bin() -> PathBuf {
     binary("weka", "WEKA_BIN")
 }
@@ -635,7 +639,13 @@ fn binary(name: &str, env: &str) -> PathBuf {
         return PathBuf::from(path);
     }
     ensure_built();
-    profile_dir().join(name)
+    let path = profile_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing after a successful cargo build",
+        path.display()
+    );
+    path
 }
 
 /// `target/<profile>/`, found from the test executable in `target/<profile>/deps/`.
@@ -657,67 +667,59 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs `cargo build -p wekad -p weka` once per test process when a binary is missing or
-/// older than any source file of the crates it is built from.
+/// Runs `cargo build -p wekad -p weka` once per test process, and panics with the
+/// command and the compiler's output when it fails.
+///
+/// Cargo, not this harness, decides whether the binaries are fresh (an up-to-date build
+/// costs a second), so a change anywhere they are built from (vendored crates, the lock
+/// file) is picked up. A failed build never falls back to the binaries already in
+/// `target/`: those were built from other sources, and a test passing against them would
+/// say nothing about the code under test. Every test of the process fails with the same
+/// message; the build is not retried.
 fn ensure_built() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = profile_dir();
-        if !needs_build(&dir) {
-            return;
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.arg("build")
-            .arg("--manifest-path")
-            .arg(workspace_root().join("Cargo.toml"));
-        cmd.args(["-p", "wekad", "-p", "weka"]);
-        if dir.file_name() == Some(OsStr::new("release")) {
-            cmd.arg("--release");
-        }
-        if let Some(target) = dir.parent() {
-            cmd.arg("--target-dir").arg(target);
-        }
-        let status = cmd.status().expect("run cargo build");
-        let present = ["wekad", "weka"].iter().all(|b| dir.join(b).is_file());
-        // Sources mid-edit must not fail every e2e test when binaries are already there.
-        assert!(
-            status.success() || present,
-            "cargo build -p wekad -p weka failed: {status}"
-        );
-        if !status.success() {
-            eprintln!("weka-e2e: cargo build failed ({status}); testing the existing binaries");
-        }
-    });
-}
-
-fn needs_build(dir: &Path) -> bool {
-    let oldest = ["wekad", "weka"]
-        .iter()
-        .map(|b| fs::metadata(dir.join(b)).and_then(|m| m.modified()).ok())
-        .collect::<Option<Vec<_>>>();
-    let Some(oldest) = oldest.and_then(|v| v.into_iter().min()) else {
-        return true;
-    };
-    let root = workspace_root();
-    let newest = ["fs", "s3", "cli", "daemon"]
-        .iter()
-        .flat_map(|c| [root.join(c).join("src"), root.join(c).join("Cargo.toml")])
-        .filter_map(|p| newest_mtime(&p))
-        .max();
-    newest.is_some_and(|n| n > oldest)
-}
-
-fn newest_mtime(path: &Path) -> Option<SystemTime> {
-    let meta = fs::metadata(path).ok()?;
-    if !meta.is_dir() {
-        return meta.modified().ok();
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(failure) = BUILT.get_or_init(build_binaries) {
+        panic!("{failure}");
     }
-    fs::read_dir(path)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| newest_mtime(&e.path()))
-        .max()
+}
+
+fn build_binaries() -> Result<(), String> {
+    run_build(build_command(&profile_dir()))
+}
+
+/// Runs a build command; on failure, the error names the command and carries its stderr.
+fn run_build(mut cmd: Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .map_err(|e| format!("could not run `{shown}`: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "`{shown}` failed ({}), so there is no wekad/weka built from these sources to test\n\
+         --- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+/// `cargo build -p wekad -p weka` into the target directory and profile of this test.
+fn build_command(profile_dir: &Path) -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(workspace_root().join("Cargo.toml"));
+    cmd.args(["-p", "wekad", "-p", "weka"]);
+    if profile_dir.file_name() == Some(OsStr::new("release")) {
+        cmd.arg("--release");
+    }
+    if let Some(target) = profile_dir.parent() {
+        cmd.arg("--target-dir").arg(target);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
 }
 
 /// Writes an executable shell script (for fake binaries in PATH-based tests).
@@ -746,6 +748,30 @@ mod tests {
             mountinfo_escape(Path::new("/tmp/a b\\c")),
             "/tmp/a\\040b\\134c"
         );
+    }
+
+    #[test]
+    fn a_failed_build_names_the_command_and_shows_the_compiler_output() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo 'error[E0425]: cannot find value' >&2; exit 101"]);
+        let failure = run_build(cmd).unwrap_err();
+        assert!(failure.contains(r#""sh" "-c""#), "{failure}");
+        assert!(failure.contains("exit status: 101"), "{failure}");
+        assert!(
+            failure.contains("error[E0425]: cannot find value"),
+            "{failure}"
+        );
+        assert_eq!(run_build(Command::new("true")), Ok(()));
+    }
+
+    #[test]
+    fn the_build_command_targets_this_profile_and_target_dir() {
+        let cmd = build_command(Path::new("/x/target/release"));
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+        let args = args.join(" ");
+        assert!(args.contains("-p wekad -p weka"), "{args}");
+        assert!(args.contains("--release"), "{args}");
+        assert!(args.ends_with("--target-dir /x/target"), "{args}");
     }
 
     #[test]

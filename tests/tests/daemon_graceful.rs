@@ -18,6 +18,10 @@ const READ_SIZE: usize = 32 << 20;
 
 /// Sends a presigned PUT over a raw socket, writing the body in 1 MiB chunks; `progress`
 /// gets a message after the first 16 MiB. Returns the HTTP status line.
+///
+/// Unlike the read, the PUT is not held at a point of the test's choosing: a body that
+/// stalls for 10 s is refused (`BODY_STALL`). At 1 GiB it is still sending when SIGTERM
+/// arrives.
 fn slow_put(
     url: &str,
     headers: Vec<(String, String)>,
@@ -50,10 +54,10 @@ fn slow_put(
     Ok(response.lines().next().unwrap_or_default().to_string())
 }
 
-/// Opens a file on the mount, tells `opened`, then reads it slowly to the end.
-fn slow_read(path: std::path::PathBuf, opened: mpsc::Sender<()>) -> usize {
+/// Opens a file on the mount and reads its first MiB, tells `opened` and waits for `go`,
+/// then reads it to the end.
+fn slow_read(path: std::path::PathBuf, opened: mpsc::Sender<()>, go: mpsc::Receiver<()>) -> usize {
     let mut f = std::fs::File::open(path).unwrap();
-    let _ = opened.send(());
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0;
     loop {
@@ -61,9 +65,20 @@ fn slow_read(path: std::path::PathBuf, opened: mpsc::Sender<()>) -> usize {
         if n == 0 {
             return total;
         }
+        if total == 0 {
+            hold(&opened, &go);
+        }
         total += n;
-        std::thread::sleep(Duration::from_millis(60));
     }
+}
+
+/// Tells the test that the read is under way, then waits until the test lets it go on
+/// (once the daemon is stopping), so that it is in flight when SIGTERM arrives.
+fn hold(started: &mpsc::Sender<()>, go: &mpsc::Receiver<()>) {
+    // Either error means the test thread has gone (it failed): finishing the read at once
+    // is all that is left to do.
+    let _ = started.send(());
+    let _ = go.recv();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -93,9 +108,10 @@ async fn a_large_put_and_a_fuse_read_in_flight_complete_before_the_daemon_exits(
         .collect();
 
     let (read_tx, read_rx) = mpsc::channel();
+    let (read_go, read_wait) = mpsc::channel();
     let reader = std::thread::spawn({
         let path = daemon.mount().join("drain/readme.bin");
-        move || slow_read(path, read_tx)
+        move || slow_read(path, read_tx, read_wait)
     });
     let (put_tx, put_rx) = mpsc::channel();
     let writer = std::thread::spawn(move || slow_put(&url, headers, put_tx));
@@ -110,6 +126,8 @@ async fn a_large_put_and_a_fuse_read_in_flight_complete_before_the_daemon_exits(
             .is_err()),
         "the S3 port still accepts after SIGTERM"
     );
+    // The read was held until now: it is in flight while the daemon stops.
+    read_go.send(()).unwrap();
 
     let status_line = writer
         .join()

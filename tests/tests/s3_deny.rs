@@ -486,7 +486,10 @@ form_ar = {"Action": "AssumeRole", "Version": "2011-06-15", "RoleArn": "arn:aws:
 print("v4-s3-scope-on-sts", *raw(form_ar, W_AK, W_SK, service="s3")[:2])
 print("v4-sts-scope-on-sts", *raw(form_ar, W_AK, W_SK, service="sts")[:2])
 print("v2-presigned-fresh", *send("GET", w2.generate_presigned_url("get_object", Params={"Bucket": "bkt", "Key": "obj"}, ExpiresIn=60), {}))
-time.sleep(2.5)
+# Wait for the clock to pass the URL's Expires (whole seconds), not for a guessed delay.
+v2expires = int(urllib.parse.parse_qs(urllib.parse.urlsplit(v2url).query)["Expires"][0])
+while time.time() < v2expires + 1:
+    time.sleep(0.05)
 print("presigned-expired", *send("GET", v2url, {}))
 def tag(key, value, n=1):
     return code(lambda: w.put_object_tagging(Bucket="bkt", Key="obj", Tagging={"TagSet": [{"Key": f"{key}{i}" if n > 1 else key, "Value": value} for i in range(n)]}))

@@ -396,8 +396,14 @@ fn writer_child_adds_users_until_killed() {
         iam.add_user(s3_user(&format!("kill{i:06}"), PW)).unwrap();
         iam.attach_policy("readonly", &format!("kill{i:06}"))
             .unwrap();
+        if i == KILL_AFTER {
+            std::fs::write(Path::new(&dir).join("committed"), b"").unwrap();
+        }
     }
 }
+
+/// The writer child says it has committed this many users (and keeps writing).
+const KILL_AFTER: usize = 20;
 
 #[test]
 fn a_store_killed_mid_write_reopens_with_every_committed_user_intact() {
@@ -414,14 +420,13 @@ fn a_store_killed_mid_write_reopens_with_every_committed_user_intact() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let users = dir.path().join("iam/data.mdb");
+    // Killed as soon as it says it committed some users: it is then in the middle of
+    // writing the next ones.
+    let committed = dir.path().join("committed");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::fs::metadata(&users).map(|m| m.len()).unwrap_or(0) == 0
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    while !committed.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    std::thread::sleep(std::time::Duration::from_millis(400));
     child.kill().unwrap();
     child.wait().unwrap();
 
