@@ -232,7 +232,14 @@ impl ObjectView {
 }
 
 /// Opens the directory `dir_part` (`a/b/`) below the bucket, `None` if it is absent.
+///
+/// A prefix with an empty segment (`/`, `/a/`, `a//`) names no directory: no key has an
+/// empty segment, so nothing can be listed below it.
 fn descend(bucket: OwnedFd, dir_part: &str) -> Result<Option<OwnedFd>> {
+    let inner = dir_part.strip_suffix('/').unwrap_or(dir_part);
+    if dir_part == "/" || (!inner.is_empty() && inner.split('/').any(str::is_empty)) {
+        return Ok(None);
+    }
     let mut dir = bucket;
     for seg in dir_part.split('/').filter(|s| !s.is_empty()) {
         if seg == "." || seg == ".." {
@@ -243,9 +250,6 @@ fn descend(bucket: OwnedFd, dir_part: &str) -> Result<Option<OwnedFd>> {
             Err(Error::NotFound | Error::NotADirectory) => return Ok(None),
             Err(e) => return Err(e),
         };
-    }
-    if dir_part.contains("//") {
-        return Ok(None);
     }
     Ok(Some(dir))
 }

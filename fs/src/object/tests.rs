@@ -113,6 +113,31 @@ fn delimiter_folds_directories_into_common_prefixes_across_pages() {
     assert_eq!(list_all(&v, &b, "b/", None, 1), vec!["b/", "b/c"]);
 }
 
+/// No key starts with `/` or has an empty segment, so such prefixes list nothing (they
+/// used to list every key with the prefix's slashes prepended).
+#[test]
+fn a_prefix_with_an_empty_segment_lists_nothing() {
+    let (_d, v) = view();
+    let b = bucket(&v, "bkt");
+    for k in KEYS {
+        put(&v, &b, k, b"x");
+    }
+    for prefix in ["/", "//", "/a", "/a/", "a//", "a//x", "zz//1/"] {
+        for delimiter in [None, Some("/")] {
+            assert_eq!(
+                list_all(&v, &b, prefix, delimiter, 1000),
+                Vec::<String>::new(),
+                "prefix {prefix:?} delimiter {delimiter:?}"
+            );
+        }
+    }
+    assert_eq!(
+        list_all(&v, &b, "a", Some("/"), 1000),
+        ["a-b", "a.b", "a/", "a0"]
+    );
+    assert_eq!(list_all(&v, &b, "zz/1/", None, 1000), ["zz/1/2/3"]);
+}
+
 #[test]
 fn other_delimiters_fold_keys_by_their_first_occurrence() {
     let (_d, v) = view();
