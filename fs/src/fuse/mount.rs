@@ -69,10 +69,10 @@ pub fn mount_state(path: &Path) -> MountState {
 }
 
 /// The errors a FUSE mount whose daemon is gone answers with: ENOTCONN once the kernel
-/// has closed the connection; ECONNABORTED for requests caught while it ends the io_uring
-/// queues of a killed daemon.
+/// has closed the connection; ECONNABORTED or ECANCELED for requests caught while it ends
+/// the io_uring queues of a killed daemon (both seen right after SIGKILL).
 pub fn is_stale_errno(errno: i32) -> bool {
-    errno == libc::ENOTCONN || errno == libc::ECONNABORTED
+    errno == libc::ENOTCONN || errno == libc::ECONNABORTED || errno == libc::ECANCELED
 }
 
 /// True if `/proc/self/mountinfo` has a mount at `path` (compared after canonicalising
