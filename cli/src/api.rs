@@ -33,6 +33,46 @@ pub fn default_socket_path() -> PathBuf {
     }
 }
 
+/// A password, secret key or session token on the wire.
+///
+/// Serialized as a plain JSON string (`serde(transparent)`), so the protocol is unchanged;
+/// `Debug` prints `[REDACTED]`, so a request or response can be logged or shown in an
+/// error without leaking it. `expose()` is the only way to read the text: callers must
+/// not log what it returns.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(text: String) -> Secret {
+        Secret(text)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(text: &str) -> Secret {
+        Secret(text.to_owned())
+    }
+}
+
 /// A request with its id, as sent on the wire.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestEnvelope {
@@ -49,7 +89,7 @@ pub enum Request {
     UserAdd {
         username: String,
         role: String,
-        password: String,
+        password: Secret,
         posix_uid: Option<u32>,
         posix_gid: Option<u32>,
     },
@@ -58,7 +98,7 @@ pub enum Request {
     },
     UserPasswd {
         username: String,
-        password: String,
+        password: Secret,
     },
     UserUpdate {
         username: String,
@@ -122,7 +162,7 @@ pub enum Request {
     /// Reserved for STS (`weka s3 sts assume-role`): answered with `Response::Credentials`.
     AssumeRole {
         access_key: String,
-        secret_key: String,
+        secret_key: Secret,
         policy: Option<String>,
         duration_secs: u64,
     },
@@ -238,8 +278,8 @@ pub struct BucketEntry {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Credentials {
     pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: String,
+    pub secret_access_key: Secret,
+    pub session_token: Secret,
     /// RFC 3339.
     pub expiration: String,
 }
@@ -437,6 +477,80 @@ mod tests {
         );
         let back: ResponseEnvelope = serde_json::from_str(&s).unwrap();
         assert!(matches!(back.outcome, Outcome::Ok(Response::Done { .. })));
+    }
+
+    const SECRET: &str = "hunter2-Sup3rS3cret";
+
+    /// Every wire value that carries a secret, wrapped as it travels.
+    fn values_with_secrets() -> Vec<Box<dyn std::fmt::Debug>> {
+        let requests = [
+            Request::UserAdd {
+                username: "alice".into(),
+                role: "s3".into(),
+                password: SECRET.into(),
+                posix_uid: None,
+                posix_gid: None,
+            },
+            Request::UserPasswd {
+                username: "alice".into(),
+                password: SECRET.into(),
+            },
+            Request::AssumeRole {
+                access_key: "alice".into(),
+                secret_key: SECRET.into(),
+                policy: None,
+                duration_secs: 900,
+            },
+        ];
+        let credentials = Credentials {
+            access_key_id: "ASIAABCDEFGHIJKLMNOP".into(),
+            secret_access_key: SECRET.into(),
+            session_token: format!("{SECRET}.token").into(),
+            expiration: "2026-11-29T14:00:00Z".into(),
+        };
+        let mut values: Vec<Box<dyn std::fmt::Debug>> = Vec::new();
+        for request in requests {
+            values.push(Box::new(RequestEnvelope {
+                id: 1,
+                request: request.clone(),
+            }));
+            values.push(Box::new(request));
+        }
+        values.push(Box::new(ResponseEnvelope {
+            id: 1,
+            outcome: Outcome::Ok(Response::Credentials(credentials.clone())),
+        }));
+        values.push(Box::new(Response::Credentials(credentials.clone())));
+        values.push(Box::new(credentials));
+        values
+    }
+
+    #[test]
+    fn debug_of_requests_and_credentials_never_shows_the_secret() {
+        for value in values_with_secrets() {
+            for text in [format!("{value:?}"), format!("{value:#?}")] {
+                assert!(!text.contains(SECRET), "secret leaked: {text}");
+                assert!(text.contains("[REDACTED]"), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_are_plain_json_strings_on_the_wire() {
+        let request = Request::UserPasswd {
+            username: "alice".into(),
+            password: SECRET.into(),
+        };
+        let v = serde_json::to_value(&request).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"op": "user_passwd", "username": "alice", "password": SECRET})
+        );
+        let back: Request = serde_json::from_value(v).unwrap();
+        let Request::UserPasswd { password, .. } = back else {
+            panic!("not user_passwd")
+        };
+        assert_eq!(password.expose(), SECRET);
     }
 
     #[test]

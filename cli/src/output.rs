@@ -2,7 +2,9 @@
 //!
 //! A list is a sequence of JSON objects (the wire entries); the table options pick, filter
 //! and sort columns by name. Cells render the same way in every format so `-F col=val`
-//! matches what the user sees. No I/O besides the returned string.
+//! matches what the user sees. Times print in local time (the TZ environment variable, as
+//! WEKA's CLI does) with their UTC offset, or in UTC with `-U`. No I/O besides the returned
+//! string.
 
 use clap::{Args, ValueEnum};
 use comfy_table::presets::{ASCII_MARKDOWN, NOTHING};
@@ -42,7 +44,7 @@ pub struct ListOpts {
     /// Print sizes as raw byte counts
     #[arg(short = 'R', long = "raw-units")]
     pub raw_units: bool,
-    /// Print times in UTC (times are always shown in UTC)
+    /// Print times in UTC (default: local time, with its offset from UTC)
     #[arg(short = 'U', long = "UTC")]
     pub utc: bool,
 }
@@ -108,7 +110,7 @@ pub fn render_list(
     };
     let cells = |row: &Map<String, Value>| {
         cols.iter()
-            .map(|c| cell(c, row.get(c.name), opts.raw_units))
+            .map(|c| cell(c, row.get(c.name), opts))
             .collect::<Vec<_>>()
     };
     Ok(match format {
@@ -164,7 +166,7 @@ fn filter_rows(
         .into_iter()
         .filter(|row| {
             filters.iter().all(|(c, want)| {
-                cell(c, row.get(c.name), opts.raw_units) == *want || raw(row.get(c.name)) == *want
+                cell(c, row.get(c.name), opts) == *want || raw(row.get(c.name)) == *want
             })
         })
         .collect())
@@ -214,25 +216,61 @@ fn raw(v: Option<&Value>) -> String {
 }
 
 /// The displayed text of a cell.
-fn cell(col: &Column, v: Option<&Value>, raw_units: bool) -> String {
+fn cell(col: &Column, v: Option<&Value>, opts: &ListOpts) -> String {
     match (col.kind, v) {
         (_, None | Some(Value::Null)) => "-".into(),
-        (Kind::Bytes, Some(Value::Number(n))) if !raw_units => n
+        (Kind::Bytes, Some(Value::Number(n))) if !opts.raw_units => n
             .as_u64()
             .map(|b| bytesize::ByteSize::b(b).to_string())
             .unwrap_or_else(|| n.to_string()),
         (Kind::Time, Some(Value::Number(n))) => n
             .as_i64()
-            .and_then(format_time)
+            .and_then(|secs| format_time(secs, opts.utc))
             .unwrap_or_else(|| n.to_string()),
         (_, v) => raw(v),
     }
 }
 
-fn format_time(secs: i64) -> Option<String> {
-    let t = std::time::UNIX_EPOCH
-        .checked_add(std::time::Duration::from_secs(u64::try_from(secs).ok()?))?;
-    Some(humantime::format_rfc3339_seconds(t).to_string())
+/// A Unix time in UTC (`-U`) or in local time; `None` if it cannot be shown as a date.
+fn format_time(secs: i64, utc: bool) -> Option<String> {
+    let offset = if utc { 0 } else { local_offset(secs)? };
+    rfc3339_at(secs, offset)
+}
+
+/// The local time zone's offset from UTC, in seconds east, at the instant `secs`
+/// (daylight saving time depends on the instant). The zone is the C library's: `TZ`, else
+/// `/etc/localtime`.
+fn local_offset(secs: i64) -> Option<i64> {
+    let t: libc::time_t = secs;
+    // SAFETY: `libc::tm` holds only integers and a nullable `tm_zone` pointer, for which
+    // all-zero bytes are a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to live, properly aligned locals; `localtime_r` writes only
+    // `tm` and keeps no pointer to either.
+    let filled = unsafe { libc::localtime_r(&t, &mut tm) };
+    if filled.is_null() {
+        return None;
+    }
+    Some(tm.tm_gmtoff)
+}
+
+/// RFC 3339 with whole seconds at `offset` seconds east of UTC: `2026-12-04T16:00:54Z` for
+/// UTC, `2026-12-04T21:30:54+05:30` otherwise (the wall clock there, and its offset).
+fn rfc3339_at(secs: i64, offset: i64) -> Option<String> {
+    let wall = u64::try_from(secs.checked_add(offset)?).ok()?;
+    let t = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(wall))?;
+    let text = humantime::format_rfc3339_seconds(t).to_string();
+    if offset == 0 {
+        return Some(text);
+    }
+    let sign = if offset < 0 { '-' } else { '+' };
+    let minutes = offset.unsigned_abs() / 60;
+    Some(format!(
+        "{}{sign}{:02}:{:02}",
+        text.strip_suffix('Z')?,
+        minutes / 60,
+        minutes % 60
+    ))
 }
 
 fn json_rows(cols: &[Column], rows: &[Map<String, Value>], opts: &ListOpts) -> String {
@@ -378,6 +416,49 @@ mod tests {
         assert!(render_list(&COLS, rows(), &bad, false)
             .unwrap_err()
             .contains("nope"));
+    }
+
+    #[test]
+    fn times_print_with_the_offset_of_their_zone() {
+        let secs = 1_764_864_054; // 2025-12-04T16:00:54Z
+        assert_eq!(rfc3339_at(secs, 0).unwrap(), "2025-12-04T16:00:54Z");
+        assert_eq!(
+            rfc3339_at(secs, 5 * 3600 + 1800).unwrap(),
+            "2025-12-04T21:30:54+05:30"
+        );
+        assert_eq!(
+            rfc3339_at(secs, -8 * 3600).unwrap(),
+            "2025-12-04T08:00:54-08:00"
+        );
+        assert_eq!(rfc3339_at(10, -3600), None);
+    }
+
+    #[test]
+    fn utc_flag_prints_time_columns_in_utc() {
+        const TIMES: [Column; 1] = [Column::extra("created", "CREATED", Kind::Time)];
+        let rows = vec![json!({"created": 1_764_864_054})
+            .as_object()
+            .cloned()
+            .unwrap()];
+        let opts = ListOpts {
+            format: Some(Format::Csv),
+            output: vec!["created".into()],
+            no_header: true,
+            utc: true,
+            ..ListOpts::default()
+        };
+        assert_eq!(
+            render_list(&TIMES, rows.clone(), &opts, false).unwrap(),
+            "2025-12-04T16:00:54Z\n"
+        );
+        let filtered = ListOpts {
+            filter: vec!["created=2025-12-04T16:00:54Z".into()],
+            ..opts
+        };
+        assert_eq!(
+            render_list(&TIMES, rows, &filtered, false).unwrap(),
+            "2025-12-04T16:00:54Z\n"
+        );
     }
 
     #[test]

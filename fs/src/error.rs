@@ -146,4 +146,216 @@ mod tests {
             libc::ENAMETOOLONG
         );
     }
+
+    /// The name of `e` in the errno table. Exhaustive, so a new variant does not compile
+    /// until it has a name here; give it a row in `every_variant` too.
+    fn table_name(e: &Error) -> String {
+        let name = match e {
+            Error::NotFound => "NotFound",
+            Error::NotADirectory => "NotADirectory",
+            Error::IsADirectory => "IsADirectory",
+            Error::Exists => "Exists",
+            Error::NotEmpty => "NotEmpty",
+            Error::NameInvalid(n) => return format!("NameInvalid({})", name_error(n)),
+            Error::NotPermitted => "NotPermitted",
+            Error::AccessDenied => "AccessDenied",
+            Error::CrossDevice => "CrossDevice",
+            Error::InvalidArgument(_) => "InvalidArgument",
+            Error::StaleInode(_) => "StaleInode",
+            Error::BadHandle(_) => "BadHandle",
+            Error::Unsupported(_) => "Unsupported",
+            Error::IoAt { .. } => "IoAt",
+            Error::Io(_) => "Io",
+            Error::Object(o) => return format!("Object({})", object_error(o)),
+        };
+        name.to_owned()
+    }
+
+    fn name_error(n: &NameError) -> &'static str {
+        match n {
+            NameError::Empty => "Empty",
+            NameError::Dot => "Dot",
+            NameError::BadByte => "BadByte",
+            NameError::TooLong(_) => "TooLong",
+            NameError::Reserved => "Reserved",
+        }
+    }
+
+    fn object_error(o: &crate::object::ObjectError) -> &'static str {
+        use crate::object::ObjectError as O;
+        match o {
+            O::BucketName(_) => "BucketName",
+            O::Key(_) => "Key",
+            O::NoSuchBucket => "NoSuchBucket",
+            O::BucketExists => "BucketExists",
+            O::BucketNotEmpty => "BucketNotEmpty",
+            O::NoSuchKey => "NoSuchKey",
+            O::Conflict { .. } => "Conflict",
+            O::PreconditionFailed => "PreconditionFailed",
+            O::BadDigest(_) => "BadDigest",
+            O::MetadataTooLarge(_) => "MetadataTooLarge",
+            O::NoSuchUpload => "NoSuchUpload",
+            O::InvalidPart(_) => "InvalidPart",
+            O::InvalidPartOrder => "InvalidPartOrder",
+            O::EntityTooSmall(_) => "EntityTooSmall",
+            O::IncompleteBody => "IncompleteBody",
+        }
+    }
+
+    /// One value of every variant, in table order, with what the row should say about it.
+    fn every_variant() -> Vec<(Error, &'static str)> {
+        use crate::object::{BucketNameError, KeyError, ObjectError as O};
+        vec![
+            (Error::NotFound, "also a lookup of `.wekad` in the root"),
+            (Error::NotADirectory, ""),
+            (Error::IsADirectory, ""),
+            (Error::Exists, ""),
+            (Error::NotEmpty, ""),
+            (
+                NameError::TooLong(300).into(),
+                "a name longer than 255 bytes",
+            ),
+            (
+                NameError::Reserved.into(),
+                "creating, linking or renaming onto `.wekad` in the root",
+            ),
+            (NameError::Empty.into(), ""),
+            (NameError::Dot.into(), ""),
+            (NameError::BadByte.into(), "a name containing `/` or NUL"),
+            (
+                Error::NotPermitted,
+                "setting or removing a `user.wekad.` attribute",
+            ),
+            (Error::AccessDenied, ""),
+            (
+                Error::CrossDevice,
+                "an inode on another device than the served tree",
+            ),
+            (Error::InvalidArgument(String::new()), ""),
+            (
+                Error::StaleInode(42),
+                "an inode number the kernel no longer holds a lookup for",
+            ),
+            (
+                Error::BadHandle(7),
+                "a file or directory handle that is not open",
+            ),
+            (
+                Error::Unsupported("fallocate mode"),
+                "for example an unknown `fallocate` mode",
+            ),
+            (
+                Error::IoAt {
+                    path: PathBuf::new(),
+                    source: std::io::Error::other("x"),
+                },
+                "",
+            ),
+            (Error::Io(std::io::Error::other("x")), ""),
+            (O::BucketName(BucketNameError(String::new())).into(), ""),
+            (O::Key(KeyError::Empty).into(), ""),
+            (O::NoSuchBucket.into(), ""),
+            (O::BucketExists.into(), ""),
+            (O::BucketNotEmpty.into(), ""),
+            (O::NoSuchKey.into(), ""),
+            (
+                O::Conflict {
+                    path: String::new(),
+                    why: "",
+                }
+                .into(),
+                "",
+            ),
+            (O::PreconditionFailed.into(), ""),
+            (O::BadDigest("Content-MD5").into(), ""),
+            (O::MetadataTooLarge(4096).into(), ""),
+            (O::NoSuchUpload.into(), ""),
+            (O::InvalidPart(1).into(), ""),
+            (O::InvalidPartOrder.into(), ""),
+            (O::EntityTooSmall(1).into(), ""),
+            (O::IncompleteBody.into(), ""),
+        ]
+    }
+
+    /// The errno column: the constant's name, or for I/O errors what passes through.
+    fn errno_cell(e: &Error) -> String {
+        if let Error::Io(_) | Error::IoAt { .. } = e {
+            // The rule the cell states, checked on an errno and on an error without one.
+            let enospc = Error::Io(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            let at = Error::io_at(
+                Path::new("/x"),
+                std::io::Error::from_raw_os_error(libc::EROFS),
+            );
+            assert_eq!((enospc.errno(), at.errno()), (libc::ENOSPC, libc::EROFS));
+            assert_eq!(e.errno(), libc::EIO);
+            return "the syscall's errno; `EIO` when there is none".to_owned();
+        }
+        const NAMES: [(i32, &str); 15] = [
+            (libc::ENOENT, "ENOENT"),
+            (libc::ENOTDIR, "ENOTDIR"),
+            (libc::EISDIR, "EISDIR"),
+            (libc::EEXIST, "EEXIST"),
+            (libc::ENOTEMPTY, "ENOTEMPTY"),
+            (libc::ENAMETOOLONG, "ENAMETOOLONG"),
+            (libc::EPERM, "EPERM"),
+            (libc::EINVAL, "EINVAL"),
+            (libc::EACCES, "EACCES"),
+            (libc::EXDEV, "EXDEV"),
+            (libc::ESTALE, "ESTALE"),
+            (libc::EBADF, "EBADF"),
+            (libc::EOPNOTSUPP, "EOPNOTSUPP"),
+            (libc::EIO, "EIO"),
+            (libc::E2BIG, "E2BIG"),
+        ];
+        let errno = e.errno();
+        let (_, name) = NAMES
+            .iter()
+            .find(|(n, _)| *n == errno)
+            .unwrap_or_else(|| panic!("add errno {errno} to NAMES"));
+        format!("`{name}`")
+    }
+
+    /// The errno table as docs/SEMANTICS.md shows it.
+    fn markdown_table() -> String {
+        let mut out = String::from("| `weka_fs::Error` | errno | when |\n| --- | --- | --- |\n");
+        for (e, note) in every_variant() {
+            let cells = [
+                format!("`{}`", table_name(&e)),
+                errno_cell(&e),
+                note.to_owned(),
+            ];
+            out.push_str(&format!("| {} |\n", cells.join(" | ").trim_end()));
+        }
+        out
+    }
+
+    /// docs/SEMANTICS.md, "FUSE errno": the table between the markers is `errno()`'s.
+    /// `WEKAD_BLESS=1 cargo test -p weka-fs --lib errno_table` rewrites it after a change.
+    #[test]
+    fn the_errno_table_in_semantics_md_is_the_code_s() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/SEMANTICS.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let (begin, end) = ("<!-- errno table begin -->\n", "<!-- errno table end -->");
+        let start = doc.find(begin).expect("begin marker") + begin.len();
+        let stop = doc.find(end).expect("end marker");
+        let table = markdown_table();
+        if std::env::var_os("WEKAD_BLESS").is_some() {
+            std::fs::write(path, format!("{}{table}{}", &doc[..start], &doc[stop..])).unwrap();
+            return;
+        }
+        assert_eq!(
+            doc[start..stop],
+            table,
+            "run with WEKAD_BLESS=1 to update the document"
+        );
+    }
+
+    #[test]
+    fn the_errno_table_names_each_variant_once() {
+        let names: Vec<String> = every_variant().iter().map(|(e, _)| table_name(e)).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+    }
 }

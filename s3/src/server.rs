@@ -132,12 +132,6 @@ impl S3Server {
         })
     }
 
-    /// Replaces the s3s service (for example to add the STS route); see `builder`.
-    pub fn with_service(mut self, service: S3Service) -> S3Server {
-        self.service = service;
-        self
-    }
-
     /// Installs the per-request observer (access log, metrics).
     pub fn set_observer(&mut self, observer: Arc<dyn Observer>) {
         self.observer = Some(observer);

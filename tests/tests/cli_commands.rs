@@ -471,3 +471,49 @@ fn status_reports_paths_and_counts() {
         "{text}"
     );
 }
+
+/// `weka user -o created` in the zone `tz` (a POSIX TZ string), with `extra` options.
+fn created_column(d: &Daemon, tz: &str, extra: &[&str]) -> String {
+    let out = std::process::Command::new(weka_e2e::weka_bin())
+        .arg("--socket")
+        .arg(d.socket())
+        .args(["user", "-o", "created", "-f", "csv", "--no-header"])
+        .args(extra)
+        .env("TZ", tz)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "TZ={tz} weka user {extra:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.lines().next().unwrap().to_owned()
+}
+
+/// Minutes since midnight of an RFC 3339 time (`…THH:MM:SS…`).
+fn minute_of_day(time: &str) -> u32 {
+    let (_, clock) = time.split_once('T').unwrap();
+    let hours: u32 = clock[0..2].parse().unwrap();
+    let minutes: u32 = clock[3..5].parse().unwrap();
+    hours * 60 + minutes
+}
+
+#[test]
+fn times_print_in_local_time_and_in_utc_with_capital_u() {
+    let d = Daemon::start();
+    // POSIX TZ strings need no zoneinfo files: "IST-5:30" is 5 h 30 min east of UTC.
+    let local = created_column(&d, "IST-5:30", &[]);
+    let utc = created_column(&d, "IST-5:30", &["-U"]);
+    let long = created_column(&d, "IST-5:30", &["--UTC"]);
+    assert!(local.ends_with("+05:30"), "{local}");
+    assert!(utc.ends_with('Z'), "{utc}");
+    assert_eq!(long, utc);
+    assert_eq!(
+        minute_of_day(&local),
+        (minute_of_day(&utc) + 330) % 1440,
+        "{local} and {utc} are not the same instant"
+    );
+    assert_eq!(created_column(&d, "UTC0", &[]), utc);
+}

@@ -10,7 +10,7 @@ pub mod user;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use weka::api::{Client, ClientError, Request, Response};
+use weka::api::{Client, ClientError, Request, Response, Secret};
 
 /// Why a command failed, and so which exit code `weka` returns.
 #[derive(Debug)]
@@ -111,7 +111,7 @@ pub fn read_file(path: &Path) -> Result<String, Failure> {
 }
 
 /// A password from the argument, or prompted twice without echo.
-pub fn password_or_prompt(given: Option<String>) -> Result<String, Failure> {
+pub fn password_or_prompt(given: Option<Secret>) -> Result<Secret, Failure> {
     if let Some(p) = given {
         return Ok(p);
     }
@@ -125,5 +125,5 @@ pub fn password_or_prompt(given: Option<String>) -> Result<String, Failure> {
     if first != second {
         return Err(Failure::Usage("the passwords do not match".into()));
     }
-    Ok(first)
+    Ok(Secret::new(first))
 }

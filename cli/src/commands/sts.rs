@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use weka::api::{Credentials, Request, Response};
+use weka::api::{Credentials, Request, Response, Secret};
 
 use super::{print, read_file, unexpected, Ctx, Failure};
 
@@ -32,7 +32,7 @@ pub struct AssumeRoleArgs {
     pub access_key: String,
     /// The S3 user's secret key (prompted for without echo when absent)
     #[arg(long, value_name = "SK")]
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
     /// A session policy (JSON) that can only reduce what the user's policy allows
     #[arg(long, value_name = "FILE")]
     pub policy_file: Option<PathBuf>,
@@ -65,12 +65,13 @@ fn assume_role(ctx: &mut Ctx, args: AssumeRoleArgs) -> Result<(), Failure> {
     }
 }
 
-fn prompt_secret() -> Result<String, Failure> {
-    rpassword::prompt_password("Secret-Key: ").map_err(|e| {
+fn prompt_secret() -> Result<Secret, Failure> {
+    let secret = rpassword::prompt_password("Secret-Key: ").map_err(|e| {
         Failure::Usage(format!(
             "cannot read the secret key (give --secret-key when there is no terminal): {e}"
         ))
-    })
+    })?;
+    Ok(Secret::new(secret))
 }
 
 /// The credentials as `Access-Key:`/`Secret-Key:`/`Session-Token:` lines, or JSON.
@@ -78,14 +79,16 @@ pub fn render(c: &Credentials, json: bool) -> String {
     if json {
         return crate::output::pretty(&serde_json::json!({
             "access_key_id": c.access_key_id,
-            "secret_access_key": c.secret_access_key,
-            "session_token": c.session_token,
+            "secret_access_key": c.secret_access_key.expose(),
+            "session_token": c.session_token.expose(),
             "expiration": c.expiration,
         }));
     }
     format!(
         "Access-Key: {}\nSecret-Key: {}\nSession-Token: {}\n",
-        c.access_key_id, c.secret_access_key, c.session_token
+        c.access_key_id,
+        c.secret_access_key.expose(),
+        c.session_token.expose()
     )
 }
 
@@ -160,7 +163,7 @@ mod tests {
     fn lines_output_has_exactly_the_three_fields() {
         let c = Credentials {
             access_key_id: "ASIAABCDEFGHIJKLMNOP".into(),
-            secret_access_key: "s".repeat(40),
+            secret_access_key: "s".repeat(40).into(),
             session_token: "a.b.c".into(),
             expiration: "2026-11-29T14:00:00Z".into(),
         };

@@ -1,7 +1,7 @@
 //! `weka user ...`: list, add, delete, passwd, update, change-role, revoke-tokens.
 
 use clap::{Args, Subcommand};
-use weka::api::{Request, Response};
+use weka::api::{Request, Response, Secret};
 
 use super::{password_or_prompt, print, unexpected, Ctx, Failure};
 use crate::output::{self, Column, Kind, ListOpts};
@@ -25,7 +25,7 @@ pub enum UserCommand {
         username: String,
         /// clusteradmin, orgadmin, regular, readonly or s3
         role: String,
-        password: Option<String>,
+        password: Option<Secret>,
         /// POSIX uid owning files this S3 user creates
         #[arg(long)]
         posix_uid: Option<u32>,
@@ -37,7 +37,7 @@ pub enum UserCommand {
     Delete { username: String },
     /// Set a user's password (prompts when not given)
     Passwd {
-        password: Option<String>,
+        password: Option<Secret>,
         #[arg(long)]
         username: String,
     },

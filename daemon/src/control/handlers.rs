@@ -37,7 +37,7 @@ pub fn handle(ctx: &ControlContext, request: Request) -> Reply {
             let new = NewUser {
                 name: username,
                 role,
-                password: SecretString::new(password),
+                password: SecretString::new(password.expose()),
                 posix_uid,
                 posix_gid,
                 policy: None,
@@ -52,7 +52,7 @@ pub fn handle(ctx: &ControlContext, request: Request) -> Reply {
         ),
         Request::UserPasswd { username, password } => done(
             ctx.iam
-                .set_password(&username, &SecretString::new(password)),
+                .set_password(&username, &SecretString::new(password.expose())),
             format!("password of {username} changed"),
         ),
         Request::UserUpdate {
@@ -180,7 +180,7 @@ pub fn handle(ctx: &ControlContext, request: Request) -> Reply {
         } => super::sts::assume_role(
             &ctx.iam,
             &access_key,
-            &secret_key,
+            secret_key.expose(),
             policy.as_deref(),
             duration_secs,
         ),

@@ -6,7 +6,7 @@
 //! every `StsError` becomes an `ErrorObject` with the STS code, in one exhaustive match.
 //! This module never logs the secret key, the session policy or the credentials it returns.
 
-use weka::api::{Credentials, ErrorObject, Response};
+use weka::api::{Credentials, ErrorObject, Response, Secret};
 use weka_s3::iam::Iam;
 use weka_s3::sts::{is_temporary_access_key, Sts, StsError};
 
@@ -28,8 +28,8 @@ pub fn assume_role(
     Ok(Response::Credentials(Credentials {
         expiration: creds.expiration_rfc3339(),
         access_key_id: creds.access_key_id,
-        secret_access_key: creds.secret_access_key,
-        session_token: creds.session_token,
+        secret_access_key: Secret::new(creds.secret_access_key),
+        session_token: Secret::new(creds.session_token),
     }))
 }
 
