@@ -285,6 +285,8 @@ impl S3Server {
         }
         if is_sts {
             resp = crate::sts::rewrap_s3_error(resp).await;
+        } else {
+            resp = complete_error(resp, &request_id).await;
         }
         if let Ok(v) = http::HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-amz-request-id", v);
@@ -393,6 +395,45 @@ fn log_outcome(span: &tracing::Span, status: http::StatusCode) {
     } else if status.is_client_error() {
         tracing::info!(parent: span, status = status.as_u16(), "S3 request refused");
     }
+}
+
+/// Gives an S3 error document the parts every client expects: a `<RequestId>` equal to
+/// the `x-amz-request-id` header, and a `<Message>` (s3s omits it for some errors, and
+/// clients then print "Unknown"). Successes and bodies that are not error documents pass
+/// unchanged.
+async fn complete_error(
+    mut resp: http::Response<s3s::Body>,
+    request_id: &str,
+) -> http::Response<s3s::Body> {
+    /// Error documents are small; a larger body is not one and is left alone.
+    const MAX_ERROR_BYTES: usize = 64 << 10;
+    if resp.status().as_u16() < 400 || resp.status() == http::StatusCode::NOT_MODIFIED {
+        return resp;
+    }
+    let Ok(bytes) = resp.body_mut().store_all_limited(MAX_ERROR_BYTES).await else {
+        return resp;
+    };
+    let Some(text) = std::str::from_utf8(&bytes).ok() else {
+        return resp;
+    };
+    let Some(end) = text.rfind("</Error>") else {
+        return resp;
+    };
+    let mut extra = String::new();
+    if !text.contains("<Message>") {
+        let reason = resp.status().canonical_reason().unwrap_or("Error");
+        extra.push_str(&format!("<Message>{reason}</Message>"));
+    }
+    if !text.contains("<RequestId>") {
+        extra.push_str(&format!("<RequestId>{request_id}</RequestId>"));
+    }
+    if extra.is_empty() {
+        return resp;
+    }
+    let body = format!("{}{extra}{}", &text[..end], &text[end..]);
+    resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+    *resp.body_mut() = s3s::Body::from(body);
+    resp
 }
 
 /// The S3 error response of a refusal made before s3s.

@@ -491,6 +491,20 @@ v2expires = int(urllib.parse.parse_qs(urllib.parse.urlsplit(v2url).query)["Expir
 while time.time() < v2expires + 1:
     time.sleep(0.05)
 print("presigned-expired", *send("GET", v2url, {}))
+def error_ids(url, headers=None):
+    """Whether an error body names the request id of its header, and has a message."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}))
+        return "no-error"
+    except urllib.error.HTTPError as e:
+        body, hdr = e.read().decode(), e.headers.get("x-amz-request-id")
+        m = re.search(r"<RequestId>([^<]*)</RequestId>", body)
+        has_message = re.search(r"<Message>[^<]+</Message>", body) is not None
+        return f"{e.code} {bool(m) and m.group(1) == hdr} {has_message}"
+print("ids-anonymous", error_ids(EP + "/bkt/obj"))
+print("ids-nosuchkey", error_ids(w.generate_presigned_url("get_object", Params={"Bucket": "bkt", "Key": "missing"}, ExpiresIn=60)))
+print("ids-badsig", error_ids(EP + "/bkt/obj", {"Authorization": "AWS4-HMAC-SHA256 Credential=writer/20261204/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=00", "x-amz-date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}))
+print("ids-gate", error_ids(EP + "/bkt/obj", {"Authorization": "AWS writer:x", "Date": "not a date"}))
 def tag(key, value, n=1):
     return code(lambda: w.put_object_tagging(Bucket="bkt", Key="obj", Tagging={"TagSet": [{"Key": f"{key}{i}" if n > 1 else key, "Value": value} for i in range(n)]}))
 print("tag-ok", tag("k", "v"))
@@ -590,6 +604,12 @@ fn form_uploads_signatures_and_input_are_held_to_aws_rules() {
         get("v4-sts-scope-on-s3"),
         "400 AuthorizationHeaderMalformed"
     );
+
+    // Every error body names the request id of its x-amz-request-id header, with a message.
+    assert_eq!(get("ids-anonymous"), "403 True True");
+    assert_eq!(get("ids-nosuchkey"), "404 True True");
+    assert_eq!(get("ids-badsig"), "403 True True");
+    assert_eq!(get("ids-gate"), "403 True True");
 
     // Tags and bodies within AWS's limits, with AWS's codes; never a 500.
     assert_eq!(get("tag-ok"), "OK");
