@@ -84,6 +84,7 @@ impl Error {
                 Some(http::StatusCode::CONFLICT)
             }
             Error::NotModified => Some(http::StatusCode::NOT_MODIFIED),
+            Error::Fs(e) if is_storage_full(e) => Some(http::StatusCode::INSUFFICIENT_STORAGE),
             _ => None,
         }
     }
@@ -105,10 +106,19 @@ fn fs_code(e: &weka_fs::Error) -> S3ErrorCode {
         F::NotPermitted | F::AccessDenied => S3ErrorCode::AccessDenied,
         F::CrossDevice => S3ErrorCode::NoSuchKey,
         F::Unsupported(_) => S3ErrorCode::NotImplemented,
+        F::IoAt { .. } | F::Io(_) if is_storage_full(e) => {
+            S3ErrorCode::Custom("InsufficientStorage".into())
+        }
         F::StaleInode(_) | F::BadHandle(_) | F::IoAt { .. } | F::Io(_) => {
             S3ErrorCode::InternalError
         }
     }
+}
+
+/// The backing filesystem is out of space (ENOSPC) or over a quota of its own (EDQUOT):
+/// a condition of the server that the client should hear named, not a generic 500.
+fn is_storage_full(e: &weka_fs::Error) -> bool {
+    matches!(e.errno(), libc::ENOSPC | libc::EDQUOT)
 }
 
 fn object_code(e: &ObjectError) -> S3ErrorCode {

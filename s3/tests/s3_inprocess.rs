@@ -19,6 +19,8 @@ use weka_s3::server::{S3Config, S3Server};
 use weka_s3::tls::TlsCerts;
 
 struct Fixture {
+    /// A small filesystem mounted on the data directory, unmounted before `dir` goes.
+    _small: Option<SmallFs>,
     dir: tempfile::TempDir,
     endpoint: String,
     iam: Iam,
@@ -28,13 +30,50 @@ struct Fixture {
 
 const PASSWORD: &str = "Secret123!x";
 
+/// A tmpfs mounted for one test, unmounted (lazily) when dropped, also after a failure.
+struct SmallFs(std::path::PathBuf);
+
+impl SmallFs {
+    fn mount(at: &std::path::Path, bytes: u64) -> SmallFs {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount tmpfs on {}", at.display());
+        SmallFs(at.to_owned())
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        // Best effort: a failure here leaves a tmpfs that dies with the machine.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
 impl Fixture {
     async fn start() -> Fixture {
         Fixture::start_with(S3Config::default()).await
     }
 
     async fn start_with(cfg: S3Config) -> Fixture {
+        Fixture::start_in(cfg, tempfile::tempdir().unwrap(), None).await
+    }
+
+    /// A server whose data directory is a tmpfs of `bytes` (to fill it up).
+    async fn start_small(bytes: u64) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
+        let small = SmallFs::mount(&dir.path().join("data"), bytes);
+        Fixture::start_in(S3Config::default(), dir, Some(small)).await
+    }
+
+    async fn start_in(cfg: S3Config, dir: tempfile::TempDir, small: Option<SmallFs>) -> Fixture {
         let data = dir.path().join("data");
         let state = dir.path().join("state");
         std::fs::create_dir_all(&state).unwrap();
@@ -50,6 +89,7 @@ impl Fixture {
             let _ = rx.await;
         }));
         let f = Fixture {
+            _small: small,
             dir,
             endpoint,
             iam,
@@ -1408,4 +1448,52 @@ async fn complete_with_if_none_match_star_refuses_to_replace_an_existing_key() {
     let err = up.complete().if_none_match("*").send().await.unwrap_err();
     assert_eq!(code(&err), "PreconditionFailed");
     assert_eq!(std::fs::read(f.data().join("bkt/k")).unwrap(), b"old");
+}
+
+/// "ENOSPC on the backing filesystem: an S3 error that names the cause, not a generic 500;
+/// nothing partial left."
+#[tokio::test]
+async fn a_full_backing_filesystem_is_507_insufficient_storage_and_leaves_nothing() {
+    let f = Fixture::start_small(2 << 20).await;
+    let c = f.admin();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    let big = vec![7u8; 4 << 20];
+    let err = c
+        .put_object()
+        .bucket("bkt")
+        .key("big")
+        .body(big.into())
+        .send()
+        .await
+        .unwrap_err();
+    let raw = err.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(raw, Some(507), "{err:?}");
+    assert_eq!(code(&err), "InsufficientStorage");
+    let message = aws_sdk_s3::error::ProvideErrorMetadata::message(&err).unwrap_or_default();
+    assert!(message.contains("No space left"), "{message}");
+    assert!(!f.data().join("bkt/big").exists());
+    // Nothing partial: the staging area holds no leftover of the failed write.
+    let staged: u64 = walk_sizes(&f.data());
+    assert!(staged < 1 << 20, "{staged} bytes left behind");
+    // Once there is room again, writes work.
+    c.put_object()
+        .bucket("bkt")
+        .key("small")
+        .body(b"ok".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+}
+
+fn walk_sizes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let meta = entry.metadata().unwrap();
+        total += if meta.is_dir() {
+            walk_sizes(&entry.path())
+        } else {
+            meta.len()
+        };
+    }
+    total
 }
