@@ -1409,3 +1409,27 @@ async fn complete_with_if_none_match_star_refuses_to_replace_an_existing_key() {
     assert_eq!(code(&err), "PreconditionFailed");
     assert_eq!(std::fs::read(f.data().join("bkt/k")).unwrap(), b"old");
 }
+
+/// "CreateBucket refuses `a.-b`, `a-.b`, `192.168.5.4` with 400 `InvalidBucketName`; a
+/// top-level directory with such a name is not a bucket."
+#[tokio::test(flavor = "multi_thread")]
+async fn bucket_names_aws_refuses_are_invalid_and_their_directories_are_not_buckets() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    for name in ["a.-b", "a-.b", "192.168.5.4", "xn--abc", "abc-s3alias"] {
+        let err = s3.create_bucket().bucket(name).send().await.unwrap_err();
+        assert_eq!(code(&err), "InvalidBucketName", "{name}");
+        assert_eq!(err.raw_response().unwrap().status().as_u16(), 400, "{name}");
+        assert!(!f.data().join(name).exists(), "{name}");
+    }
+    std::fs::create_dir(f.data().join("a-.b")).unwrap();
+    let listed = s3.list_buckets().send().await.unwrap();
+    assert!(listed.buckets().iter().all(|b| b.name() != Some("a-.b")));
+    let err = s3
+        .list_objects_v2()
+        .bucket("a-.b")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NoSuchBucket");
+}
