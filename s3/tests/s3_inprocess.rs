@@ -1433,3 +1433,75 @@ async fn bucket_names_aws_refuses_are_invalid_and_their_directories_are_not_buck
         .unwrap_err();
     assert_eq!(code(&err), "NoSuchBucket");
 }
+
+/// "A `Content-MD5` that is empty or not the base64 of 16 bytes answers 400
+/// `InvalidDigest` on PutObject and UploadPart and writes nothing; a well-formed one that
+/// does not match the body stays `BadDigest`."
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_or_empty_content_md5_is_invalid_digest_and_writes_nothing() {
+    use base64::Engine as _;
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    // The SDK leaves out an empty header, so every bad value is set on the request as sent.
+    let short: &'static str = base64::engine::general_purpose::STANDARD
+        .encode([0u8; 15])
+        .leak();
+    for bad in ["", "not base64!", short] {
+        let err = s3
+            .put_object()
+            .bucket("bkt")
+            .key("k")
+            .body(ByteStream::from_static(b"data"))
+            .customize()
+            .mutate_request(move |r| {
+                r.headers_mut().insert("content-md5", bad);
+            })
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "InvalidDigest", "{bad:?}");
+        assert_eq!(err.raw_response().unwrap().status().as_u16(), 400);
+        assert!(!f.data().join("bkt/k").exists(), "{bad:?}");
+    }
+    let mut mp = Multipart::create(&s3, "bkt", "mp").await;
+    for bad in ["", "not base64!", short] {
+        let err = s3
+            .upload_part()
+            .bucket("bkt")
+            .key("mp")
+            .upload_id(mp.id())
+            .part_number(1)
+            .body(ByteStream::from_static(b"part"))
+            .customize()
+            .mutate_request(move |r| {
+                r.headers_mut().insert("content-md5", bad);
+            })
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "InvalidDigest", "{bad:?}");
+    }
+    let parts = s3
+        .list_parts()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(mp.id())
+        .send()
+        .await
+        .unwrap();
+    assert!(parts.parts().is_empty(), "no part was staged");
+    let wrong = base64::engine::general_purpose::STANDARD.encode(Md5::digest(b"other"));
+    let err = s3
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .content_md5(&wrong)
+        .body(ByteStream::from_static(b"data"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "BadDigest");
+    assert!(!f.data().join("bkt/k").exists());
+    mp.upload(ByteStream::from_static(b"part")).await;
+}
