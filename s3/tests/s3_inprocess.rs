@@ -1505,3 +1505,91 @@ async fn a_malformed_or_empty_content_md5_is_invalid_digest_and_writes_nothing()
     assert!(!f.data().join("bkt/k").exists());
     mp.upload(ByteStream::from_static(b"part")).await;
 }
+
+/// The `x-amz-tagging-count` header of the raw response to `op` (GET or HEAD), read by an
+/// interceptor because the SDK's HeadObjectOutput has no field for it.
+#[derive(Debug, Clone, Default)]
+struct TaggingCount(Arc<std::sync::Mutex<Option<Option<String>>>>);
+
+impl aws_sdk_s3::config::Intercept for TaggingCount {
+    fn name(&self) -> &'static str {
+        "TaggingCount"
+    }
+
+    fn read_after_transmit(
+        &self,
+        ctx: &aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _: &aws_sdk_s3::config::RuntimeComponents,
+        _: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        let v = ctx.response().headers().get("x-amz-tagging-count");
+        *self.0.lock().unwrap() = Some(v.map(str::to_owned));
+        Ok(())
+    }
+}
+
+impl TaggingCount {
+    fn take(&self) -> Option<String> {
+        self.0.lock().unwrap().take().expect("a response was seen")
+    }
+}
+
+/// "GET and HEAD of an object with tags answer `x-amz-tagging-count: N`; with none, no
+/// header."
+#[tokio::test(flavor = "multi_thread")]
+async fn get_and_head_of_a_tagged_object_carry_x_amz_tagging_count() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let seen = TaggingCount::default();
+    for (key, tagging) in [("tagged", Some("a=1&b=2")), ("plain", None)] {
+        s3.put_object()
+            .bucket("bkt")
+            .key(key)
+            .set_tagging(tagging.map(str::to_owned))
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let get = s3
+        .get_object()
+        .bucket("bkt")
+        .key("tagged")
+        .customize()
+        .interceptor(seen.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.tag_count(), Some(2));
+    assert_eq!(seen.take().as_deref(), Some("2"));
+    s3.head_object()
+        .bucket("bkt")
+        .key("tagged")
+        .customize()
+        .interceptor(seen.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seen.take().as_deref(), Some("2"));
+    let get = s3
+        .get_object()
+        .bucket("bkt")
+        .key("plain")
+        .customize()
+        .interceptor(seen.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.tag_count(), None);
+    assert_eq!(seen.take(), None);
+    s3.head_object()
+        .bucket("bkt")
+        .key("plain")
+        .customize()
+        .interceptor(seen.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seen.take(), None);
+}
