@@ -28,6 +28,10 @@ pub enum Error {
     Body(String),
     #[error("checksum {0} does not match the content")]
     BadChecksum(&'static str),
+    /// A `Content-MD5` header that is not the base64 of 16 bytes (empty included); one that
+    /// is well-formed but does not match the body is `BadDigest` instead.
+    #[error("invalid Content-MD5: {0}")]
+    InvalidDigest(&'static str),
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),
     #[error("access denied")]
@@ -65,6 +69,7 @@ impl Error {
             Error::RequestTimeout => S3ErrorCode::RequestTimeout,
             Error::Body(_) => S3ErrorCode::IncompleteBody,
             Error::BadChecksum(_) => S3ErrorCode::BadDigest,
+            Error::InvalidDigest(_) => S3ErrorCode::InvalidDigest,
             Error::NotImplemented(_) => S3ErrorCode::NotImplemented,
             Error::AccessDenied => S3ErrorCode::AccessDenied,
             Error::NoSuchTagSet => S3ErrorCode::NoSuchTagSet,

@@ -1497,3 +1497,187 @@ fn walk_sizes(dir: &std::path::Path) -> u64 {
     }
     total
 }
+
+/// "CreateBucket refuses `a.-b`, `a-.b`, `192.168.5.4` with 400 `InvalidBucketName`; a
+/// top-level directory with such a name is not a bucket."
+#[tokio::test(flavor = "multi_thread")]
+async fn bucket_names_aws_refuses_are_invalid_and_their_directories_are_not_buckets() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    for name in ["a.-b", "a-.b", "192.168.5.4", "xn--abc", "abc-s3alias"] {
+        let err = s3.create_bucket().bucket(name).send().await.unwrap_err();
+        assert_eq!(code(&err), "InvalidBucketName", "{name}");
+        assert_eq!(err.raw_response().unwrap().status().as_u16(), 400, "{name}");
+        assert!(!f.data().join(name).exists(), "{name}");
+    }
+    std::fs::create_dir(f.data().join("a-.b")).unwrap();
+    let listed = s3.list_buckets().send().await.unwrap();
+    assert!(listed.buckets().iter().all(|b| b.name() != Some("a-.b")));
+    let err = s3
+        .list_objects_v2()
+        .bucket("a-.b")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NoSuchBucket");
+}
+
+/// "A `Content-MD5` that is empty or not the base64 of 16 bytes answers 400
+/// `InvalidDigest` on PutObject and UploadPart and writes nothing; a well-formed one that
+/// does not match the body stays `BadDigest`."
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_or_empty_content_md5_is_invalid_digest_and_writes_nothing() {
+    use base64::Engine as _;
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    // The SDK leaves out an empty header, so every bad value is set on the request as sent.
+    let short: &'static str = base64::engine::general_purpose::STANDARD
+        .encode([0u8; 15])
+        .leak();
+    for bad in ["", "not base64!", short] {
+        let err = s3
+            .put_object()
+            .bucket("bkt")
+            .key("k")
+            .body(ByteStream::from_static(b"data"))
+            .customize()
+            .mutate_request(move |r| {
+                r.headers_mut().insert("content-md5", bad);
+            })
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "InvalidDigest", "{bad:?}");
+        assert_eq!(err.raw_response().unwrap().status().as_u16(), 400);
+        assert!(!f.data().join("bkt/k").exists(), "{bad:?}");
+    }
+    let mut mp = Multipart::create(&s3, "bkt", "mp").await;
+    for bad in ["", "not base64!", short] {
+        let err = s3
+            .upload_part()
+            .bucket("bkt")
+            .key("mp")
+            .upload_id(mp.id())
+            .part_number(1)
+            .body(ByteStream::from_static(b"part"))
+            .customize()
+            .mutate_request(move |r| {
+                r.headers_mut().insert("content-md5", bad);
+            })
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "InvalidDigest", "{bad:?}");
+    }
+    let parts = s3
+        .list_parts()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(mp.id())
+        .send()
+        .await
+        .unwrap();
+    assert!(parts.parts().is_empty(), "no part was staged");
+    let wrong = base64::engine::general_purpose::STANDARD.encode(Md5::digest(b"other"));
+    let err = s3
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .content_md5(&wrong)
+        .body(ByteStream::from_static(b"data"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "BadDigest");
+    assert!(!f.data().join("bkt/k").exists());
+    mp.upload(ByteStream::from_static(b"part")).await;
+}
+
+/// The `x-amz-tagging-count` header of the raw response to `op` (GET or HEAD), read by an
+/// interceptor because the SDK's HeadObjectOutput has no field for it.
+#[derive(Debug, Clone, Default)]
+struct TaggingCount(Arc<std::sync::Mutex<Option<Option<String>>>>);
+
+impl aws_sdk_s3::config::Intercept for TaggingCount {
+    fn name(&self) -> &'static str {
+        "TaggingCount"
+    }
+
+    fn read_after_transmit(
+        &self,
+        ctx: &aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _: &aws_sdk_s3::config::RuntimeComponents,
+        _: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        let v = ctx.response().headers().get("x-amz-tagging-count");
+        *self.0.lock().unwrap() = Some(v.map(str::to_owned));
+        Ok(())
+    }
+}
+
+impl TaggingCount {
+    fn take(&self) -> Option<String> {
+        self.0.lock().unwrap().take().expect("a response was seen")
+    }
+}
+
+/// "GET and HEAD of an object with tags answer `x-amz-tagging-count: N`; with none, no
+/// header."
+#[tokio::test(flavor = "multi_thread")]
+async fn get_and_head_of_a_tagged_object_carry_x_amz_tagging_count() {
+    let f = Fixture::start().await;
+    let s3 = f.admin();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let seen = TaggingCount::default();
+    for (key, tagging) in [("tagged", Some("a=1&b=2")), ("plain", None)] {
+        s3.put_object()
+            .bucket("bkt")
+            .key(key)
+            .set_tagging(tagging.map(str::to_owned))
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let get = s3
+        .get_object()
+        .bucket("bkt")
+        .key("tagged")
+        .customize()
+        .interceptor(seen.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.tag_count(), Some(2));
+    assert_eq!(seen.take().as_deref(), Some("2"));
+    s3.head_object()
+        .bucket("bkt")
+        .key("tagged")
+        .customize()
+        .interceptor(seen.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seen.take().as_deref(), Some("2"));
+    let get = s3
+        .get_object()
+        .bucket("bkt")
+        .key("plain")
+        .customize()
+        .interceptor(seen.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.tag_count(), None);
+    assert_eq!(seen.take(), None);
+    s3.head_object()
+        .bucket("bkt")
+        .key("plain")
+        .customize()
+        .interceptor(seen.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seen.take(), None);
+}

@@ -35,8 +35,10 @@ pub enum KeyError {
 pub struct BucketName(String);
 
 impl BucketName {
-    /// Checks the name rules of the design: 3-63 of `a-z 0-9 . -`, letter or digit at both
-    /// ends, no `..`, not an IPv4 address.
+    /// Checks AWS's naming rules for general purpose buckets: 3-63 of `a-z 0-9 . -`, letter or
+    /// digit at both ends, no `..`, `.-` or `-.` (a label of a DNS name neither starts nor ends
+    /// with `-`), not formatted like an IPv4 address, and none of the prefixes and suffixes AWS
+    /// reserves.
     pub fn parse(name: &str) -> Result<BucketName, BucketNameError> {
         let b = name.as_bytes();
         let ok_len = (3..=63).contains(&b.len());
@@ -45,8 +47,10 @@ impl BucketName {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-');
         let ok_ends = b.first().is_some_and(u8::is_ascii_alphanumeric)
             && b.last().is_some_and(u8::is_ascii_alphanumeric);
-        let is_ip = name.parse::<std::net::Ipv4Addr>().is_ok();
-        if ok_len && ok_chars && ok_ends && !name.contains("..") && !is_ip {
+        let ok_dots = !["..", ".-", "-."].iter().any(|p| name.contains(p));
+        let reserved = RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+            || RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s));
+        if ok_len && ok_chars && ok_ends && ok_dots && !reserved && !looks_like_ipv4(name) {
             Ok(BucketName(name.to_owned()))
         } else {
             Err(BucketNameError(name.to_owned()))
@@ -59,6 +63,23 @@ impl BucketName {
     }
 }
 
+/// Prefixes AWS refuses in bucket names (IDN punycode, S3 internals, documentation examples).
+const RESERVED_PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
+
+/// Suffixes AWS refuses (access point aliases, Object Lambda, Multi-Region Access Points,
+/// directory buckets and table buckets).
+const RESERVED_SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+
+/// Four dot-separated groups of digits, as AWS words it ("formatted as an IP address"):
+/// `999.1.1.1` and `010.1.1.1` are refused too, though neither parses as an `Ipv4Addr`.
+fn looks_like_ipv4(name: &str) -> bool {
+    let groups: Vec<&str> = name.split('.').collect();
+    groups.len() == 4
+        && groups
+            .iter()
+            .all(|g| !g.is_empty() && g.bytes().all(|c| c.is_ascii_digit()))
+}
+
 impl fmt::Display for BucketName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -67,7 +88,7 @@ impl fmt::Display for BucketName {
 
 /// A bucket name that breaks the naming rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid bucket name `{0}`: 3-63 characters of a-z, 0-9, `.` and `-`, starting and ending with a letter or digit")]
+#[error("invalid bucket name `{0}`: 3-63 characters of a-z, 0-9, `.` and `-`, starting and ending with a letter or digit, no `..`, `.-` or `-.`, not an IP address, no reserved prefix or suffix")]
 pub struct BucketNameError(pub String);
 
 /// A valid object key: `segments` joined by `/`, plus a trailing `/` for directory objects.
@@ -191,6 +212,25 @@ mod tests {
     #[test_case("abc-", false)]
     #[test_case("a..b", false)]
     #[test_case("192.168.1.1", false)]
+    #[test_case("192.168.5.4", false)]
+    #[test_case("999.168.5.4", false)]
+    #[test_case("1.2.3", true)]
+    #[test_case("1.2.3.4.5", true)]
+    #[test_case("1.2.3.a", true)]
+    #[test_case("a.-b", false)]
+    #[test_case("a-.b", false)]
+    #[test_case("a-b.c-d", true)]
+    #[test_case("a--b", true)]
+    #[test_case("xn--abc", false)]
+    #[test_case("sthree-abc", false)]
+    #[test_case("amzn-s3-demo-bucket", false)]
+    #[test_case("abc-s3alias", false)]
+    #[test_case("abc--ol-s3", false)]
+    #[test_case("abc.mrap", false)]
+    #[test_case("abc--x-s3", false)]
+    #[test_case("abc--table-s3", false)]
+    #[test_case(&"a".repeat(63), true ; "63 characters")]
+    #[test_case(&"a".repeat(64), false ; "64 characters")]
     #[test_case(".wekad", false)]
     fn bucket_names_follow_the_rules(name: &str, ok: bool) {
         assert_eq!(BucketName::parse(name).is_ok(), ok);

@@ -233,7 +233,20 @@ pub async fn head_object(
     let s = span(&o, i.range.as_ref(), i.part_number)?;
     let c = sums(&o, i.checksum_mode.as_ref(), !s.partial);
     let out = object_output!(HeadObjectOutput, i, &o, &s, c);
-    Ok(S3Response::new(out))
+    let mut resp = S3Response::new(out);
+    // AWS answers HEAD with the same `x-amz-tagging-count` as GET, but s3s's
+    // HeadObjectOutput (from the AWS model) has no field for it, so it is set as a header.
+    if let Some(n) = tag_count(&o) {
+        resp.headers.insert("x-amz-tagging-count", n.into());
+    }
+    Ok(resp)
+}
+
+/// The number of tags of an object, for `x-amz-tagging-count`; `None` (no header) when it
+/// has none, as AWS.
+fn tag_count(o: &OpenObject) -> Option<i32> {
+    let n = o.meta.tags.len();
+    (n > 0).then(|| i32::try_from(n).unwrap_or(i32::MAX))
 }
 
 pub async fn get_object(
@@ -253,8 +266,7 @@ pub async fn get_object(
     let s = span(&o, i.range.as_ref(), i.part_number)?;
     let c = sums(&o, i.checksum_mode.as_ref(), !s.partial);
     let mut out = object_output!(GetObjectOutput, i, &o, &s, c);
-    out.tag_count =
-        (!o.meta.tags.is_empty()).then(|| i32::try_from(o.meta.tags.len()).unwrap_or(0));
+    out.tag_count = tag_count(&o);
     out.body = Some(body(o.file, s.start, s.end).await?);
     let mut resp = S3Response::new(out);
     if s.partial {

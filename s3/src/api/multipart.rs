@@ -45,7 +45,7 @@ pub async fn upload_part(
     let (b, k) = (existing_bucket(&req.input.bucket)?, key(&req.input.key)?);
     let n = part_number(req.input.part_number)?;
     let id = req.input.upload_id.clone();
-    let md5 = content_md5(req.input.content_md5.as_deref())?;
+    let md5 = content_md5(&req.headers)?;
     {
         // Fail fast on an unknown upload, before reading the body.
         let (view, b, k, id) = (gw.view.clone(), b.clone(), k.clone(), id.clone());

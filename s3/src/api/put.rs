@@ -135,16 +135,20 @@ fn verify(
     Ok(())
 }
 
-/// Decodes `Content-MD5`.
-pub(crate) fn content_md5(v: Option<&str>) -> Result<Option<[u8; 16]>> {
+/// Decodes `Content-MD5`, before any byte of the body is read. A header that is present
+/// but empty, not base64 or not 16 bytes is AWS's 400 `InvalidDigest`. It is read from the
+/// request's headers because s3s treats an empty header as absent.
+pub(crate) fn content_md5(headers: &http::HeaderMap) -> Result<Option<[u8; 16]>> {
     use base64::Engine as _;
-    let Some(v) = v else { return Ok(None) };
+    let Some(v) = headers.get("content-md5") else {
+        return Ok(None);
+    };
     let raw = base64::engine::general_purpose::STANDARD
-        .decode(v.trim())
-        .map_err(|_| Error::InvalidArgument("Content-MD5 is not base64".into()))?;
+        .decode(v.as_bytes().trim_ascii())
+        .map_err(|_| Error::InvalidDigest("not base64"))?;
     let arr: [u8; 16] = raw
         .try_into()
-        .map_err(|_| Error::InvalidArgument("Content-MD5 is not 16 bytes".into()))?;
+        .map_err(|_| Error::InvalidDigest("not the base64 of 16 bytes"))?;
     Ok(Some(arr))
 }
 
@@ -216,7 +220,7 @@ pub async fn put_object(
     let meta = request_meta!(i, i.tagging.as_deref())?;
     let params = PutParams {
         meta,
-        content_md5: content_md5(i.content_md5.as_deref())?,
+        content_md5: content_md5(&req.headers)?,
         if_none_match: i.if_none_match.as_ref().is_some_and(ETagCondition::is_any),
         if_match: i
             .if_match
