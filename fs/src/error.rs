@@ -333,21 +333,7 @@ mod tests {
     /// `WEKAD_BLESS=1 cargo test -p weka-fs --lib errno_table` rewrites it after a change.
     #[test]
     fn the_errno_table_in_semantics_md_is_the_code_s() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/SEMANTICS.md");
-        let doc = std::fs::read_to_string(path).unwrap();
-        let (begin, end) = ("<!-- errno table begin -->\n", "<!-- errno table end -->");
-        let start = doc.find(begin).expect("begin marker") + begin.len();
-        let stop = doc.find(end).expect("end marker");
-        let table = markdown_table();
-        if std::env::var_os("WEKAD_BLESS").is_some() {
-            std::fs::write(path, format!("{}{table}{}", &doc[..start], &doc[stop..])).unwrap();
-            return;
-        }
-        assert_eq!(
-            doc[start..stop],
-            table,
-            "run with WEKAD_BLESS=1 to update the document"
-        );
+        crate::semantics_doc::check_table("errno table", &markdown_table()).unwrap();
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub mod events;
 pub mod fuse;
 pub mod object;
 pub mod root;
+#[doc(hidden)]
+pub mod semantics_doc;
 pub mod sync;
 pub mod tree;
 
