@@ -53,12 +53,6 @@ fn validated(tags: Vec<(String, String)>, max: usize) -> Result<Vec<(String, Str
 }
 
 fn to_pairs(tags: TagSet, max: usize) -> Result<Vec<(String, String)>> {
-    if tags.len() > max {
-        return Err(Error::InvalidTag(format!(
-            "{} tags given; at most {max} are allowed",
-            tags.len()
-        )));
-    }
     let pairs = tags
         .into_iter()
         .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
