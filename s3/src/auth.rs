@@ -236,23 +236,20 @@ impl WekaAccess {
     }
 }
 
-/// The condition keys a request's headers give (time, `s3:x-amz-content-sha256`).
-fn request_context(headers: &http::HeaderMap) -> RequestContext {
+/// The condition keys of a request before its identity is known: time,
+/// `s3:x-amz-content-sha256` from its headers, `aws:SourceIp` and `aws:SecureTransport`
+/// from its connection.
+fn base_context(headers: &http::HeaderMap, peer: Option<&Peer>) -> RequestContext {
     let mut ctx = RequestContext::new(time::OffsetDateTime::now_utc());
+    if let Some(peer) = peer {
+        ctx.source_ip = Some(peer.addr.ip());
+        ctx.secure = peer.secure;
+    }
     if let Some(v) = headers
         .get("x-amz-content-sha256")
         .and_then(|v| v.to_str().ok())
     {
         ctx.set("s3:x-amz-content-sha256", vec![v.to_owned()]);
-    }
-    ctx
-}
-
-/// Adds the connection's keys (`aws:SourceIp`, `aws:SecureTransport`).
-fn with_peer(mut ctx: RequestContext, extensions: &http::Extensions) -> RequestContext {
-    if let Some(peer) = extensions.get::<Peer>() {
-        ctx.source_ip = Some(peer.addr.ip());
-        ctx.secure = peer.secure;
     }
     ctx
 }
@@ -271,13 +268,17 @@ fn lock_seen(peer: &Peer) -> std::sync::MutexGuard<'_, Seen> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The largest XML body any operation accepts (CompleteMultipartUpload's); s3s cuts a body
+/// without a Content-Length there.
+pub const MAX_XML_BODY: u64 = 4 << 20;
+
 /// The largest XML request body each operation accepts: enough for 10000 parts in a
 /// CompleteMultipartUpload and 1000 keys of 1024 bytes in a DeleteObjects, 1 MiB for
 /// every other XML body (tagging, configurations). `None`: the body is object data.
 pub fn xml_body_limit(op: &str) -> Option<u64> {
     match op {
         "PutObject" | "UploadPart" | "PostObject" | "WriteGetObjectResponse" => None,
-        "CompleteMultipartUpload" => Some(4 << 20),
+        "CompleteMultipartUpload" => Some(MAX_XML_BODY),
         "DeleteObjects" => Some(2 << 20),
         _ => Some(1 << 20),
     }
@@ -289,11 +290,7 @@ fn check_body_size(op: &str, headers: &http::HeaderMap) -> S3Result<()> {
     let Some(limit) = xml_body_limit(op) else {
         return Ok(());
     };
-    let length = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
+    let length = crate::server::content_length(headers);
     if length > limit {
         return Err(s3_error!(
             EntityTooLarge,
@@ -366,7 +363,7 @@ impl S3Access for WekaAccess {
             Some(c) => Some(self.resolver.identify(&c.access_key, token.as_deref())?),
             None => None,
         };
-        let ctx = with_peer(request_context(cx.headers()), cx.extensions_mut());
+        let ctx = base_context(cx.headers(), peer.as_ref());
         let (caller, authz) = self.authz(resolved, ctx);
         if let Some(peer) = &peer {
             lock_seen(peer).user.clone_from(&caller.name);

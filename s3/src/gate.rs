@@ -49,13 +49,13 @@ impl Refusal {
         Refusal::new(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired")
     }
 
-    /// The S3 error document (`<Error><Code>..`) for this refusal.
-    pub fn to_xml(&self, request_id: &str) -> String {
+    /// The S3 error document (`<Error><Code>..`) for this refusal; the server adds the
+    /// `<RequestId>` as it does to every error document.
+    pub fn to_xml(&self) -> String {
         format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><RequestId>{}</RequestId></Error>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
             self.code,
-            escape(&self.message),
-            escape(request_id)
+            escape(&self.message)
         )
     }
 }
@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn unsigned_requests_and_error_documents_pass_through_safely() {
         assert!(check(&Gate::default(), &[], "/b/k", false).is_ok());
-        let xml = Refusal::new(StatusCode::FORBIDDEN, "AccessDenied", "a<b&c").to_xml("R1");
+        let xml = Refusal::new(StatusCode::FORBIDDEN, "AccessDenied", "a<b&c").to_xml();
         assert!(xml.contains("<Message>a&lt;b&amp;c</Message>"), "{xml}");
     }
 }

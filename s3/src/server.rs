@@ -261,7 +261,7 @@ impl S3Server {
             time::OffsetDateTime::now_utc(),
         );
         let mut resp = match gate {
-            Err(refusal) => refusal_response(&refusal, &request_id),
+            Err(refusal) => refusal_response(&refusal),
             Ok(()) => match self
                 .service
                 .call(req.map(s3s::Body::from))
@@ -281,10 +281,10 @@ impl S3Server {
         if seen.op.is_empty() && resp.status() == http::StatusCode::NOT_IMPLEMENTED {
             // s3s could not route the request, so IAM never allowed anything: say no more
             // than AccessDenied (NotImplemented is only for callers IAM allowed).
-            resp = refusal_response(&crate::gate::Refusal::access_denied(), &request_id);
+            resp = refusal_response(&crate::gate::Refusal::access_denied());
         }
         if is_sts {
-            resp = crate::sts::rewrap_s3_error(resp).await;
+            resp = crate::sts::rewrap_s3_error(resp, &request_id).await;
         } else {
             resp = complete_error(resp, &request_id).await;
         }
@@ -330,7 +330,7 @@ pub const POST_OBJECT_MAX_SIZE: u64 = 64 << 20;
 /// limit (`auth::xml_body_limit`), browser forms at `POST_OBJECT_MAX_SIZE`.
 fn limits() -> s3s::config::S3Config {
     let mut c = s3s::config::S3Config::default();
-    c.xml_max_body_size = 4 << 20;
+    c.xml_max_body_size = usize::try_from(crate::auth::MAX_XML_BODY).unwrap_or(usize::MAX);
     c.post_object_max_file_size = POST_OBJECT_MAX_SIZE;
     c.form_max_fields_size = 1 << 20;
     c.form_max_field_size = 64 << 10;
@@ -437,8 +437,8 @@ async fn complete_error(
 }
 
 /// The S3 error response of a refusal made before s3s.
-fn refusal_response(refusal: &crate::gate::Refusal, request_id: &str) -> http::Response<s3s::Body> {
-    let mut r = http::Response::new(s3s::Body::from(refusal.to_xml(request_id)));
+fn refusal_response(refusal: &crate::gate::Refusal) -> http::Response<s3s::Body> {
+    let mut r = http::Response::new(s3s::Body::from(refusal.to_xml()));
     *r.status_mut() = refusal.status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -447,7 +447,8 @@ fn refusal_response(refusal: &crate::gate::Refusal, request_id: &str) -> http::R
     r
 }
 
-fn content_length(h: &http::HeaderMap) -> u64 {
+/// The Content-Length of a request or response, 0 when absent or unreadable.
+pub(crate) fn content_length(h: &http::HeaderMap) -> u64 {
     h.get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())

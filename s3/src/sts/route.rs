@@ -195,8 +195,12 @@ pub fn is_sts_http_request<B>(req: &http::Request<B>) -> bool {
 /// s3s refuses a bad signature or an unknown access key before the STS route runs, and
 /// answers in S3's XML (`<Error><Code>...`); STS clients (botocore, the SDKs) only parse
 /// `<ErrorResponse><Error>...`, and would report "Unknown". The server calls this for
-/// answers to STS requests; successes and non-XML bodies pass unchanged.
-pub async fn rewrap_s3_error(mut resp: http::Response<Body>) -> http::Response<Body> {
+/// answers to STS requests, with the request's id (its `x-amz-request-id`) as the
+/// document's `<RequestId>`; successes and non-XML bodies pass unchanged.
+pub async fn rewrap_s3_error(
+    mut resp: http::Response<Body>,
+    request_id: &str,
+) -> http::Response<Body> {
     if resp.status().is_success() {
         return resp;
     }
@@ -222,8 +226,7 @@ pub async fn rewrap_s3_error(mut resp: http::Response<Body>) -> http::Response<B
         "Sender"
     };
     let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>{kind}</Type>{inner}</Error><RequestId>{}</RequestId></ErrorResponse>",
-        request_id()
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>{kind}</Type>{inner}</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
     );
     resp.headers_mut().remove(http::header::CONTENT_LENGTH);
     resp.headers_mut().insert(
@@ -559,13 +562,14 @@ mod tests {
         let s3 = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidAccessKeyId</Code><Message>m</Message></Error>"#;
         let mut resp = http::Response::new(Body::from(s3.to_owned()));
         *resp.status_mut() = StatusCode::FORBIDDEN;
-        let mut out = rewrap_s3_error(resp).await;
+        let mut out = rewrap_s3_error(resp, "RID").await;
         let body = out.body_mut().store_all_limited(4096).await.unwrap();
         let text = String::from_utf8(body.to_vec()).unwrap();
         assert!(text.contains("<ErrorResponse"), "{text}");
         assert!(text.contains("<Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>m</Message></Error>"), "{text}");
+        assert!(text.contains("<RequestId>RID</RequestId>"), "{text}");
         let ok = http::Response::new(Body::from("<AssumeRoleResponse/>".to_owned()));
-        let mut same = rewrap_s3_error(ok).await;
+        let mut same = rewrap_s3_error(ok, "RID").await;
         assert_eq!(
             same.body_mut()
                 .store_all_limited(4096)
