@@ -728,6 +728,20 @@ pub fn write_executable(path: &Path, content: &str) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod script");
 }
 
+/// The S3 error code of a call that must fail (panics if it succeeded); a failure that is
+/// not a service error (connection, timeout) is returned as its debug text.
+pub fn error_code<E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
+    r: Result<impl std::fmt::Debug, aws_sdk_s3::error::SdkError<E>>,
+) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(aws_sdk_s3::error::SdkError::ServiceError(s)) => {
+            s.err().code().unwrap_or("?").to_owned()
+        }
+        Err(other) => format!("{other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use aws_sdk_s3::primitives::ByteStream;
+use weka_e2e::error_code as code;
 use weka_e2e::Daemon;
 
 const PASSWORD: &str = "Passw0rd!x";
@@ -34,18 +35,6 @@ fn add_user(d: &Daemon, name: &str, policy: Option<&str>) -> aws_sdk_s3::Client 
         weka_ok(d, &["s3", "policy", "attach", p, name]);
     }
     d.s3_client(name, PASSWORD)
-}
-
-fn code<E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
-    r: Result<impl std::fmt::Debug, aws_sdk_s3::error::SdkError<E>>,
-) -> String {
-    match r {
-        Ok(v) => panic!("expected an error, got {v:?}"),
-        Err(aws_sdk_s3::error::SdkError::ServiceError(s)) => {
-            s.err().code().unwrap_or("?").to_owned()
-        }
-        Err(other) => format!("{other:?}"),
-    }
 }
 
 async fn setup(d: &Daemon) {
