@@ -8,6 +8,8 @@
 //! would be listed in the member's `[package.metadata.hygiene] feature-only`, with the
 //! reason beside it; none is today.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
