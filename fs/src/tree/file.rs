@@ -37,7 +37,7 @@ pub struct FileHandle {
 }
 
 impl FileHandle {
-    /// The backing descriptor (used by the FUSE adapter to set up kernel passthrough).
+    /// The backing descriptor (`Opener` registers it for kernel passthrough).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
     }
@@ -328,8 +328,8 @@ impl Tree {
     }
 
     /// A read-write (or, failing that, read-only) descriptor of `ino`, for the kernel to
-    /// read and write the backing file itself (FUSE passthrough).
-    pub fn backing_fd(&self, ino: Ino) -> Result<std::os::fd::OwnedFd> {
+    /// read and write the backing file itself (FUSE passthrough; see `Opener`).
+    pub(super) fn backing_fd(&self, ino: Ino) -> Result<std::os::fd::OwnedFd> {
         let fd = self.inodes.fd(ino)?;
         match sys::reopen(fd.as_fd(), libc::O_RDWR) {
             Ok(file) => Ok(file),

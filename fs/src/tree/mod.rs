@@ -13,6 +13,11 @@
 //! - New entries belong to the caller (uid/gid) with the caller's mode, as on a local
 //!   filesystem, even though the daemon creates them as root.
 //!
+//! Rules that decide what goes into a front end's reply are the engine's too: a front
+//! end hands over a small reply trait (`DirPlusReply` for listings with attributes, whose
+//! entries count as lookups; `OpenReply` for opens, through `Opener`, which owns kernel
+//! passthrough registrations) and only converts and sends what the engine gives it.
+//!
 //! This module knows nothing of FUSE; `crate::fuse` is a thin adapter over it.
 
 mod attr;

@@ -184,8 +184,7 @@ impl<B> Opener<B> {
     where
         R: OpenReply<Backing = B, Entry = Attr>,
     {
-        let share = self.offers_passthrough();
-        let c = create;
+        let (c, share) = (create, self.offers_passthrough());
         match self
             .tree
             .create_new(c.parent, &c.name, c.mode, c.flags, c.caller, share)
