@@ -1,6 +1,17 @@
 //! The `fuser::Filesystem` implementation: converts arguments, makes one engine call,
 //! converts the result into a reply.
 //!
+//! Engine rule or FUSE glue: whatever decides what happens to the tree or to a handle
+//! (which set-ID bits a write or truncate clears, which readdirplus entries count as
+//! lookups, which opens go passthrough and on which backing file) is an engine rule and
+//! lives in `crate::tree`, tested without a kernel. The adapter keeps only what is about
+//! the kernel's protocol: converting fuser types, choosing reply flags and TTLs, counting
+//! stats, registering a descriptor with the kernel (fuser's `BackingId`, through the
+//! engine's `OpenReply` seam) and choosing the thread a request runs on. A method may hand
+//! the engine a reply to fill (`OpenReply`, `DirPlusReply`) when the engine decides what
+//! goes into it; opens, creates and releases go through the engine's `Opener`, which owns
+//! the passthrough registrations.
+//!
 //! Requests that only touch metadata on the local backing filesystem (lookup, forget,
 //! getattr, setattr without a size, mknod, mkdir, unlink, rmdir, symlink, link, rename,
 //! xattrs, access, statfs, release, readdir continuations) and buffered writes are
@@ -16,10 +27,9 @@
 //!
 //! Kernel passthrough: when the kernel accepted `FUSE_PASSTHROUGH`, `open` and `create`
 //! register the handle's backing descriptor and the kernel then reads and writes the
-//! backing file itself. Every passthrough open of one inode shares one registration
-//! (`Backing`), and `create` answers with one too: an inode cannot be open both cached and
-//! passthrough at once (the kernel says ETXTBSY). If the kernel refuses a registration,
-//! that open or create is answered plainly and served through the daemon.
+//! backing file itself. The rules (one registration per inode shared by all its opens,
+//! `create` answering with one too, falling back to the daemon when the kernel refuses)
+//! are `tree::Opener`'s; `OpenAnswer` and `CreateAnswer` do the registering and replying.
 //!
 //! Caching: files are opened with `FOPEN_KEEP_CACHE` and directories with
 //! `FOPEN_CACHE_DIR`, so the kernel keeps pages and listings across opens, and entries
@@ -28,13 +38,14 @@
 //! (`inval.rs`), and `FUSE_AUTO_INVAL_DATA` drops pages whose file changed size or mtime
 //! behind the daemon's back once the attributes expire.
 //!
-//! Set-ID bits: the mount takes `FUSE_HANDLE_KILLPRIV_V2`, so the daemon clears them (see
-//! `Tree::drop_setid`) when an unprivileged caller opens a file for writing or with
-//! `O_TRUNC`, truncates it, or writes to it through the daemon.
+//! Set-ID bits: the mount takes `FUSE_HANDLE_KILLPRIV_V2`, so the daemon clears them
+//! when an unprivileged caller opens a file for writing or with `O_TRUNC`, truncates it,
+//! or writes to it through the daemon. The engine decides (`Tree::open`, `Tree::setattr`
+//! with the caller, `Tree::write` with `SetIdBits` from the kernel's
+//! `FUSE_WRITE_KILL_SUIDGID`).
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -52,8 +63,11 @@ use super::stats::{FuseStats, Op};
 use super::uring;
 use crate::error::Error;
 use crate::root::Ino;
-use crate::sync::{lock, Arc, Mutex};
-use crate::tree::{Attr, Caller, FileKind, SetAttr, TimeSet, Tree};
+use crate::sync::Arc;
+use crate::tree::{
+    Attr, Caller, Create, DirEntry, DirPlusReply, FileKind, Open, OpenReply, Opener, SetAttr,
+    SetIdBits, ThroughDaemon, TimeSet, Tree,
+};
 
 /// How long the kernel may cache entries (negative ones included) and attributes. The
 /// daemon owns the tree: changes made through the mount are the kernel's own, and every
@@ -92,31 +106,9 @@ pub(crate) struct Adapter {
     want: Transport,
     /// Pin fuser's reader threads, one per CPU (see `pool::readers`).
     pin_readers: bool,
-    backing: Arc<Mutex<Backing>>,
-}
-
-/// Backing files registered for passthrough. The kernel requires every passthrough open
-/// of one inode to use the same backing file, so the registration is per inode, opened
-/// read-write when possible, and counted by the handles using it.
-#[derive(Default)]
-struct Backing {
-    by_ino: HashMap<u64, (BackingId, usize)>,
-    by_fh: HashMap<u64, u64>,
-}
-
-impl Backing {
-    /// Forgets the handle `fh`; the inode's registration goes with its last handle.
-    fn release(&mut self, fh: u64) {
-        let Some(ino) = self.by_fh.remove(&fh) else {
-            return;
-        };
-        if let Some(entry) = self.by_ino.get_mut(&ino) {
-            entry.1 -= 1;
-            if entry.1 == 0 {
-                self.by_ino.remove(&ino);
-            }
-        }
-    }
+    /// Opens, creates and releases files; offers them to the kernel for passthrough
+    /// once INIT agreed on it.
+    opener: Arc<Opener<BackingId>>,
 }
 
 impl Adapter {
@@ -127,12 +119,12 @@ impl Adapter {
         shared: Arc<Shared>,
     ) -> Adapter {
         Adapter {
-            tree,
             pool: Pool::new(threads),
             shared,
             want,
             pin_readers: pool::readers().1,
-            backing: Arc::default(),
+            opener: Arc::new(Opener::plain(tree.clone())),
+            tree,
         }
     }
 
@@ -341,6 +333,9 @@ impl Filesystem for Adapter {
             let ok = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
                 && config.set_max_stack_depth(1).is_ok();
             self.shared.passthrough.store(ok, Ordering::Relaxed);
+            if ok {
+                self.opener = Arc::new(Opener::passthrough(self.tree.clone()));
+            }
         }
         // fuser 0.18 answers INIT inside `Session::new`, on the mounting thread: the
         // session thread gets its umask of 0 where `mount` starts it, not here.
@@ -404,25 +399,16 @@ impl Filesystem for Adapter {
             atime: time_set(atime),
             mtime: time_set(mtime),
         };
-        // An unprivileged truncate clears the set-ID bits (see FUSE_HANDLE_KILLPRIV_V2).
-        let drop_setid = size.is_some() && req.uid() != 0;
-        let run = move || {
-            let result = ctx.tree.setattr(ino, fh, &set).and_then(|attr| {
-                if drop_setid && ctx.tree.drop_setid(ino)? {
-                    return ctx.tree.getattr(ino);
-                }
-                Ok(attr)
-            });
-            match result {
-                Ok(attr) => reply.attr(&TTL, &file_attr(&attr)),
-                Err(e) => ctx.fail(reply, e),
-            }
+        let who = caller(req);
+        let run = move || match ctx.tree.setattr(ino, fh, &set, who) {
+            Ok(attr) => reply.attr(&TTL, &file_attr(&attr)),
+            Err(e) => ctx.fail(reply, e),
         };
         // Shrinking a large file frees its blocks, which may take a while.
         if size.is_some() {
             self.pool.spawn(run);
         } else {
-            inline(run);
+            run();
         }
     }
 
@@ -446,8 +432,9 @@ impl Filesystem for Adapter {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let (ctx, who, name) = (self.ctx(Op::Mknod), caller(req), name.to_owned());
-        inline(move || ctx.entry(reply, ctx.tree.mknod(ino(parent), &name, mode, rdev, who)));
+        let ctx = self.ctx(Op::Mknod);
+        let made = ctx.tree.mknod(ino(parent), name, mode, rdev, caller(req));
+        ctx.entry(reply, made);
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique().0, pid = req.pid(), ino = parent.0, name = ?name))]
@@ -460,20 +447,20 @@ impl Filesystem for Adapter {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let (ctx, who, name) = (self.ctx(Op::Mkdir), caller(req), name.to_owned());
-        inline(move || ctx.entry(reply, ctx.tree.mkdir(ino(parent), &name, mode, who)));
+        let ctx = self.ctx(Op::Mkdir);
+        ctx.entry(reply, ctx.tree.mkdir(ino(parent), name, mode, caller(req)));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = parent.0, name = ?name))]
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let (ctx, name) = (self.ctx(Op::Unlink), name.to_owned());
-        inline(move || ctx.empty(reply, ctx.tree.unlink(ino(parent), &name)));
+        let ctx = self.ctx(Op::Unlink);
+        ctx.empty(reply, ctx.tree.unlink(ino(parent), name));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = parent.0, name = ?name))]
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let (ctx, name) = (self.ctx(Op::Rmdir), name.to_owned());
-        inline(move || ctx.empty(reply, ctx.tree.rmdir(ino(parent), &name)));
+        let ctx = self.ctx(Op::Rmdir);
+        ctx.empty(reply, ctx.tree.rmdir(ino(parent), name));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique().0, pid = req.pid(), ino = parent.0, name = ?link_name))]
@@ -485,13 +472,11 @@ impl Filesystem for Adapter {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let (ctx, who, name, target) = (
-            self.ctx(Op::Symlink),
-            caller(req),
-            link_name.to_owned(),
-            target.to_owned(),
-        );
-        inline(move || ctx.entry(reply, ctx.tree.symlink(ino(parent), &name, &target, who)));
+        let ctx = self.ctx(Op::Symlink);
+        let made = ctx
+            .tree
+            .symlink(ino(parent), link_name, target, caller(req));
+        ctx.entry(reply, made);
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = parent.0, name = ?name))]
@@ -505,16 +490,13 @@ impl Filesystem for Adapter {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let (ctx, name, newname) = (self.ctx(Op::Rename), name.to_owned(), newname.to_owned());
+        let ctx = self.ctx(Op::Rename);
         // The raw bits: the engine refuses flags it does not know with EINVAL.
         let flags = flags.bits();
-        inline(move || {
-            ctx.empty(
-                reply,
-                ctx.tree
-                    .rename(ino(parent), &name, ino(newparent), &newname, flags),
-            )
-        });
+        let renamed = ctx
+            .tree
+            .rename(ino(parent), name, ino(newparent), newname, flags);
+        ctx.empty(reply, renamed);
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
@@ -526,59 +508,33 @@ impl Filesystem for Adapter {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let (ctx, newname) = (self.ctx(Op::Link), newname.to_owned());
-        inline(move || {
-            ctx.entry(
-                reply,
-                ctx.tree
-                    .link(self::ino(ino), self::ino(newparent), &newname),
-            )
-        });
+        let ctx = self.ctx(Op::Link);
+        let linked = ctx.tree.link(self::ino(ino), self::ino(newparent), newname);
+        ctx.entry(reply, linked);
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = req.unique().0, pid = req.pid(), ino = ino.0))]
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let ctx = self.ctx(Op::Open);
-        let (ino, flags) = (ino.0, flags.0);
-        let passthrough = self.shared.passthrough.load(Ordering::Relaxed);
-        let backing = self.backing.clone();
         // The engine clears the set-ID bits when an unprivileged caller opens for change,
         // at once (see FUSE_HANDLE_KILLPRIV_V2): passthrough writes never reach the daemon.
-        let who = caller(req);
-        let finish = move |opened: crate::Result<u64>| match opened {
-            Ok(fh) if passthrough => open_passthrough(&ctx, &backing, ino, fh, reply),
-            Ok(fh) => {
-                ctx.stats.file_opened(None);
-                reply.opened(FileHandle(fh), plain_open_flags(flags));
-            }
-            Err(e) => ctx.fail(reply, e),
+        let open = Open {
+            ino: self::ino(ino),
+            flags: flags.0,
+            caller: caller(req),
         };
-        // An open can wait inside the backing filesystem: for a lease held on the file to
-        // be given up, or to truncate a large file. So it is tried here on the session
-        // thread without waiting, and handed to a worker, which may wait, only when it
-        // would have to (truncating opens go to a worker at once).
-        // With passthrough, a handle that cannot serve as the inode's backing file makes
-        // the daemon open another descriptor, which may wait: that case goes to a worker
-        // too, unless the inode already has its backing file.
-        let tree = self.tree.clone();
-        if flags & libc::O_TRUNC == 0 {
-            match tree.open_without_waiting(Ino(ino), flags, passthrough, who) {
-                Ok(Some(fh))
-                    if !passthrough
-                        || tree.file(fh).is_ok_and(|h| h.shareable_as_backing())
-                        || lock(&self.backing).by_ino.contains_key(&ino) =>
-                {
-                    return finish(Ok(fh));
-                }
-                Ok(Some(fh)) => {
-                    let _ = tree.release(fh);
-                }
-                Ok(None) => {}
-                Err(e) => return finish(Err(e)),
-            }
+        let reply = OpenAnswer {
+            ctx,
+            reply,
+            flags: flags.0,
+        };
+        // An open can wait inside the backing filesystem (see `Opener::open_now`): it is
+        // tried here on the session thread without waiting, and handed to a worker, which
+        // may wait, only when it would have to.
+        let opener = self.opener.clone();
+        if let Some(reply) = opener.open_now(&open, reply) {
+            self.pool.spawn(move || opener.open(&open, reply));
         }
-        self.pool
-            .spawn(move || finish(tree.open(Ino(ino), flags, passthrough, who)));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
@@ -604,11 +560,11 @@ impl Filesystem for Adapter {
             });
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
     fn write(
         &self,
         _req: &Request,
-        ino: INodeNo,
+        _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -618,23 +574,19 @@ impl Filesystem for Adapter {
         reply: ReplyWrite,
     ) {
         let ctx = self.ctx(Op::Write);
-        let (ino, fh) = (self::ino(ino), fh.0);
-        // The writer is unprivileged: clear the set-ID bits (see FUSE_HANDLE_KILLPRIV_V2).
-        let drop_setid = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
-        let run = move |data: &[u8]| {
-            let written = if drop_setid {
-                ctx.tree.drop_setid(ino).map(drop)
-            } else {
-                Ok(())
+        let fh = fh.0;
+        // The kernel says the writer is unprivileged (see FUSE_HANDLE_KILLPRIV_V2).
+        let setid = if write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID) {
+            SetIdBits::Clear
+        } else {
+            SetIdBits::Keep
+        };
+        let run = move |data: &[u8]| match ctx.tree.write(fh, offset, data, setid) {
+            Ok(n) => {
+                ctx.stats.wrote_bytes(n);
+                reply.written(n as u32);
             }
-            .and_then(|()| ctx.tree.write(fh, offset, data));
-            match written {
-                Ok(n) => {
-                    ctx.stats.wrote_bytes(n);
-                    reply.written(n as u32);
-                }
-                Err(e) => ctx.fail(reply, e),
-            }
+            Err(e) => ctx.fail(reply, e),
         };
         // A buffered write only copies into the page cache: done right here, from the
         // request buffer, it saves a copy of the data and a hand-off to a worker. A handle
@@ -676,10 +628,8 @@ impl Filesystem for Adapter {
     ) {
         // Closing descriptors is quick: answered on the session thread.
         let ctx = self.ctx(Op::Release);
-        // The backing id must outlive the kernel's use of it: drop it only now.
-        lock(&self.backing).release(fh.0);
         ctx.stats.file_closed();
-        ctx.empty(reply, ctx.tree.release(fh.0));
+        ctx.empty(reply, self.opener.release(fh.0));
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
@@ -732,19 +682,24 @@ impl Filesystem for Adapter {
         }
     }
 
-    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
+    #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
     fn readdirplus(
         &self,
         _req: &Request,
-        ino: INodeNo,
+        _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         reply: ReplyDirectoryPlus,
     ) {
         let ctx = self.ctx(Op::Readdirplus);
         let offset = dir_offset(offset);
-        self.pool
-            .spawn(move || readdirplus(&ctx, self::ino(ino), fh.0, offset, reply));
+        self.pool.spawn(move || {
+            let mut reply = reply;
+            match ctx.tree.readdirplus(fh.0, offset, &mut reply) {
+                Ok(()) => reply.ok(),
+                Err(e) => ctx.fail(reply, e),
+            }
+        });
     }
 
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = _ino.0))]
@@ -814,11 +769,8 @@ impl Filesystem for Adapter {
     #[tracing::instrument(level = "warn", skip_all, fields(req = _req.unique().0, pid = _req.pid(), ino = ino.0))]
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         let ctx = self.ctx(Op::Listxattr);
-        match ctx.tree.listxattr(self::ino(ino)) {
+        match ctx.tree.listxattr(self::ino(ino), size) {
             Ok(list) if size == 0 => reply.size(list.len() as u32),
-            Ok(list) if list.len() > size as usize => {
-                ctx.fail(reply, Error::from_errno(libc::ERANGE))
-            }
             Ok(list) => reply.data(&list),
             Err(e) => ctx.fail(reply, e),
         }
@@ -848,34 +800,21 @@ impl Filesystem for Adapter {
         reply: ReplyCreate,
     ) {
         let ctx = self.ctx(Op::Create);
-        let passthrough = self.shared.passthrough.load(Ordering::Relaxed);
-        let backing = self.backing.clone();
-        let who = caller(req);
-        let finish = move |created: crate::Result<(Attr, u64)>| match created {
-            Ok((attr, fh)) if passthrough => {
-                let ino = attr.ino.0;
-                open_passthrough(&ctx, &backing, ino, fh, Created { reply, attr });
-            }
-            Ok((attr, fh)) => {
-                ctx.stats.file_opened(None);
-                let fopen = plain_open_flags(flags);
-                reply.created(&TTL, &file_attr(&attr), GENERATION, FileHandle(fh), fopen);
-            }
-            Err(e) => ctx.fail(reply, e),
+        let create = Create {
+            parent: ino(parent),
+            name: name.to_owned(),
+            mode,
+            flags,
+            caller: caller(req),
         };
+        let reply = CreateAnswer { ctx, reply, flags };
         // A new file is created here on the session thread: nothing about it can wait.
         // The name may exist by now (made through S3): the engine then opens it as `open`
         // does, clearing its set-ID bits for an unprivileged caller, on a worker, since
         // that open may wait for a lease or a truncate.
-        let tree = self.tree.clone();
-        match tree.create_new(ino(parent), name, mode, flags, who, passthrough) {
-            Ok(Some(created)) => finish(Ok(created)),
-            Ok(None) => {
-                let name = name.to_owned();
-                self.pool
-                    .spawn(move || finish(tree.create(ino(parent), &name, mode, flags, who)));
-            }
-            Err(e) => finish(Err(e)),
+        let opener = self.opener.clone();
+        if let Some(reply) = opener.create_now(&create, reply) {
+            self.pool.spawn(move || opener.create(&create, reply));
         }
     }
 
@@ -942,96 +881,90 @@ impl Filesystem for Adapter {
     }
 }
 
-/// A reply that can hand the kernel an open file with a passthrough backing file: OPEN's,
-/// or CREATE's with the new entry's attributes.
-trait PassthroughReply {
-    /// Registers `fd` as a backing file with the kernel.
-    fn open_backing(&self, fd: BorrowedFd<'_>) -> std::io::Result<BackingId>;
-    /// Answers with handle `fh` read and written by the kernel on backing file `id`.
-    fn passthrough(self, fh: u64, id: &BackingId);
-    /// Answers with handle `fh` served through the daemon.
-    fn plain(self, fh: u64);
+/// OPEN's reply, with the open(2) flags that choose how the kernel caches the file.
+struct OpenAnswer {
+    ctx: Ctx,
+    reply: ReplyOpen,
+    flags: i32,
 }
 
-impl PassthroughReply for ReplyOpen {
-    fn open_backing(&self, fd: BorrowedFd<'_>) -> std::io::Result<BackingId> {
-        ReplyOpen::open_backing(self, fd)
-    }
+impl OpenReply for OpenAnswer {
+    type Backing = BackingId;
+    type Entry = ();
 
-    fn passthrough(self, fh: u64, id: &BackingId) {
-        self.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
-    }
-
-    fn plain(self, fh: u64) {
-        self.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
-    }
-}
-
-/// A CREATE reply with the attributes of the entry it hands over.
-struct Created {
-    reply: ReplyCreate,
-    attr: Attr,
-}
-
-impl PassthroughReply for Created {
-    fn open_backing(&self, fd: BorrowedFd<'_>) -> std::io::Result<BackingId> {
+    fn register(&self, fd: BorrowedFd<'_>) -> std::io::Result<BackingId> {
         self.reply.open_backing(fd)
     }
 
-    fn passthrough(self, fh: u64, id: &BackingId) {
-        let attr = file_attr(&self.attr);
-        let (fh, fopen) = (FileHandle(fh), FopenFlags::empty());
+    fn passthrough(self, fh: u64, (): (), id: &BackingId) {
+        // Counted before the reply: once answered, the caller may close it (a RELEASE) or
+        // the daemon may be told to stop and ask how many files are open.
+        self.ctx.stats.file_opened(Some(true));
+        self.reply
+            .opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
+    }
+
+    fn through_daemon(self, fh: u64, (): (), why: ThroughDaemon) {
+        self.ctx.stats.file_opened(passthrough_stat(why));
+        self.reply
+            .opened(FileHandle(fh), daemon_open_flags(self.flags, why));
+    }
+
+    fn error(self, err: Error) {
+        self.ctx.fail(self.reply, err);
+    }
+}
+
+/// CREATE's reply, with the open(2) flags that choose how the kernel caches the file.
+struct CreateAnswer {
+    ctx: Ctx,
+    reply: ReplyCreate,
+    flags: i32,
+}
+
+impl OpenReply for CreateAnswer {
+    type Backing = BackingId;
+    type Entry = Attr;
+
+    fn register(&self, fd: BorrowedFd<'_>) -> std::io::Result<BackingId> {
+        self.reply.open_backing(fd)
+    }
+
+    fn passthrough(self, fh: u64, attr: Attr, id: &BackingId) {
+        // Counted before the reply, as for OPEN.
+        self.ctx.stats.file_opened(Some(true));
+        let (attr, fh, fopen) = (file_attr(&attr), FileHandle(fh), FopenFlags::empty());
         self.reply
             .created_passthrough(&TTL, &attr, GENERATION, fh, fopen, id);
     }
 
-    fn plain(self, fh: u64) {
-        let attr = file_attr(&self.attr);
-        let (fh, fopen) = (FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+    fn through_daemon(self, fh: u64, attr: Attr, why: ThroughDaemon) {
+        self.ctx.stats.file_opened(passthrough_stat(why));
+        let fopen = daemon_open_flags(self.flags, why);
+        let (attr, fh) = (file_attr(&attr), FileHandle(fh));
         self.reply.created(&TTL, &attr, GENERATION, fh, fopen);
+    }
+
+    fn error(self, err: Error) {
+        self.ctx.fail(self.reply, err);
     }
 }
 
-/// Answers an open (or create) with the inode's backing file registered for kernel
-/// passthrough, or plainly if the kernel refuses it.
-fn open_passthrough(
-    ctx: &Ctx,
-    backing: &Mutex<Backing>,
-    ino: u64,
-    fh: u64,
-    reply: impl PassthroughReply,
-) {
-    // Locked across registration and reply so a racing release cannot drop the id.
-    let mut map = lock(backing);
-    if let Some(entry) = map.by_ino.get_mut(&ino) {
-        entry.1 += 1;
-        // Counted before the reply: once answered, the caller may close it (a RELEASE) or
-        // the daemon may be told to stop and ask how many files are open.
-        ctx.stats.file_opened(Some(true));
-        reply.passthrough(fh, &entry.0);
-        map.by_fh.insert(fh, ino);
-        return;
+/// How the stats count a handle served through the daemon: `None` when the mount has
+/// no passthrough, `Some(false)` when the kernel refused it.
+fn passthrough_stat(why: ThroughDaemon) -> Option<bool> {
+    match why {
+        ThroughDaemon::NoPassthrough => None,
+        ThroughDaemon::Refused => Some(false),
     }
-    let registered = ctx.tree.file(fh).and_then(|handle| {
-        let id = if handle.shareable_as_backing() {
-            reply.open_backing(handle.fd())
-        } else {
-            reply.open_backing(ctx.tree.backing_fd(Ino(ino))?.as_fd())
-        };
-        id.map_err(Error::from)
-    });
-    match registered {
-        Ok(id) => {
-            ctx.stats.file_opened(Some(true));
-            reply.passthrough(fh, &id);
-            map.by_ino.insert(ino, (id, 1));
-            map.by_fh.insert(fh, ino);
-        }
-        Err(e) => {
-            tracing::debug!(fh, error = %e, "passthrough refused, serving the file through the daemon");
-            ctx.stats.file_opened(Some(false));
-            reply.plain(fh);
-        }
+}
+
+/// The open flags of a handle served through the daemon: `plain_open_flags` on a mount
+/// without passthrough; only `FOPEN_KEEP_CACHE` when the kernel refused passthrough.
+fn daemon_open_flags(flags: i32, why: ThroughDaemon) -> FopenFlags {
+    match why {
+        ThroughDaemon::NoPassthrough => plain_open_flags(flags),
+        ThroughDaemon::Refused => FopenFlags::FOPEN_KEEP_CACHE,
     }
 }
 
@@ -1061,11 +994,6 @@ fn next_offset(next: i64) -> u64 {
     u64::try_from(next).unwrap_or(0)
 }
 
-/// Runs a quick metadata request right here on the session thread.
-fn inline(f: impl FnOnce()) {
-    f()
-}
-
 /// Lists entries from `offset` on until the reply buffer is full.
 fn readdir(ctx: &Ctx, fh: u64, offset: i64, mut reply: ReplyDirectory) {
     let result = ctx.tree.readdir(fh, offset, |e| {
@@ -1082,34 +1010,22 @@ fn readdir(ctx: &Ctx, fh: u64, offset: i64, mut reply: ReplyDirectory) {
     }
 }
 
-/// Lists entries with their attributes; every entry handed to the kernel counts as a lookup.
-fn readdirplus(ctx: &Ctx, dir: Ino, fh: u64, offset: i64, mut reply: ReplyDirectoryPlus) {
-    let result = ctx.tree.readdir(fh, offset, |e| {
-        if Tree::is_dot(&e.name) {
-            // The kernel takes no reference for `.` and `..`; only the type matters.
-            let mut attr = FileAttr {
-                ino: INodeNo(e.ino.0),
-                kind: FileType::Directory,
-                ..EMPTY_ATTR
-            };
-            attr.perm = 0o755;
-            let (at, next) = (INodeNo(e.ino.0), next_offset(e.next));
-            return reply.add(at, next, &e.name, &Duration::ZERO, &attr, GENERATION);
-        }
-        let Ok(attr) = ctx.tree.lookup(dir, &e.name) else {
-            return false;
+impl DirPlusReply for ReplyDirectoryPlus {
+    fn add_dot(&mut self, e: &DirEntry) -> bool {
+        // Only the type matters: the kernel takes no reference and caches nothing.
+        let mut attr = FileAttr {
+            ino: INodeNo(e.ino.0),
+            kind: FileType::Directory,
+            ..EMPTY_ATTR
         };
+        attr.perm = 0o755;
+        let (at, next) = (INodeNo(e.ino.0), next_offset(e.next));
+        ReplyDirectoryPlus::add(self, at, next, &e.name, &Duration::ZERO, &attr, GENERATION)
+    }
+
+    fn add(&mut self, e: &DirEntry, attr: &Attr) -> bool {
         let (at, next) = (INodeNo(attr.ino.0), next_offset(e.next));
-        let full = reply.add(at, next, &e.name, &TTL, &file_attr(&attr), GENERATION);
-        if full {
-            // Not sent, so the kernel will not count it: give the reference back.
-            ctx.tree.forget(attr.ino, 1);
-        }
-        full
-    });
-    match result {
-        Ok(()) => reply.ok(),
-        Err(e) => ctx.fail(reply, e),
+        ReplyDirectoryPlus::add(self, at, next, &e.name, &TTL, &file_attr(attr), GENERATION)
     }
 }
 

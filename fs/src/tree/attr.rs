@@ -102,6 +102,18 @@ pub struct SetAttr {
     pub mtime: Option<TimeSet>,
 }
 
+/// What a write through the daemon does to the file's set-ID bits. The kernel leaves
+/// clearing them to the daemon (`FUSE_HANDLE_KILLPRIV_V2`) and says, write by write,
+/// whether the writer is unprivileged (`FUSE_WRITE_KILL_SUIDGID`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetIdBits {
+    /// A privileged writer: the bits stay.
+    Keep,
+    /// An unprivileged writer: cleared before the write (see `drop_setid`
+    /// in `tree/file.rs`).
+    Clear,
+}
+
 /// Who asks for a new file: it will be owned by this uid/gid, as on a local filesystem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {

@@ -14,7 +14,7 @@ use nix::dir::{Dir, Type};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
-use super::attr::FileKind;
+use super::attr::{Attr, FileKind};
 use super::Tree;
 use crate::error::{Error, Result};
 use crate::root::{Ino, INTERNAL_DIR};
@@ -158,8 +158,41 @@ impl Tree {
         Ok(())
     }
 
-    /// True for the `.` and `..` entries, which readdirplus does not look up.
-    pub fn is_dot(name: &OsStr) -> bool {
-        name == OsStr::new(".") || name == OsStr::new("..")
+    /// Lists entries with their attributes from `offset` on until `reply` is full.
+    ///
+    /// Every entry handed over with attributes counts as a lookup (one kernel reference,
+    /// as `lookup` counts), and one the reply refused is not counted: the kernel never
+    /// saw it. `.` and `..` are handed over without attributes and count nothing. An
+    /// entry that vanished since the directory was read is skipped.
+    pub fn readdirplus(&self, fh: u64, offset: i64, reply: &mut impl DirPlusReply) -> Result<()> {
+        let dir = self.dirs.get(fh)?.ino;
+        self.readdir(fh, offset, |e| {
+            if is_dot(&e.name) {
+                return reply.add_dot(e);
+            }
+            let Ok(attr) = self.lookup(dir, &e.name) else {
+                return false;
+            };
+            let full = reply.add(e, &attr);
+            if full {
+                self.forget(attr.ino, 1);
+            }
+            full
+        })
     }
+}
+
+/// The front end's reply to a listing with attributes (FUSE's READDIRPLUS).
+pub trait DirPlusReply {
+    /// Adds `.` or `..`, which the kernel takes no reference to (only the type matters);
+    /// true if the reply is full and the entry was not added.
+    fn add_dot(&mut self, entry: &DirEntry) -> bool;
+    /// Adds `entry` with its attributes, handing one reference to the kernel; true if
+    /// the reply is full and the entry was not added.
+    fn add(&mut self, entry: &DirEntry, attr: &Attr) -> bool;
+}
+
+/// True for the `.` and `..` entries, which readdirplus does not look up.
+fn is_dot(name: &OsStr) -> bool {
+    name == OsStr::new(".") || name == OsStr::new("..")
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use nix::fcntl::FallocateFlags;
 use nix::unistd::Whence;
 
-use super::attr::{Attr, Caller};
+use super::attr::{Attr, Caller, SetIdBits};
 use super::{sys, xattr, Tree};
 use crate::error::{Error, Result};
 use crate::root::Ino;
@@ -37,7 +37,7 @@ pub struct FileHandle {
 }
 
 impl FileHandle {
-    /// The backing descriptor (used by the FUSE adapter to set up kernel passthrough).
+    /// The backing descriptor (`Opener` registers it for kernel passthrough).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
     }
@@ -129,8 +129,12 @@ fn setid_bits_to_drop(mode: u32) -> u32 {
     kill
 }
 
-/// `Tree::drop_setid` on the inode behind `fd`; true if it changed the mode.
-fn drop_setid_of(fd: BorrowedFd<'_>) -> Result<bool> {
+/// Clears the set-user-ID bit of the regular file behind `fd`, and its set-group-ID bit
+/// when group execution is allowed, as the kernel does when an unprivileged process
+/// writes or truncates a file. The mount asks the kernel to leave this to the daemon
+/// (`FUSE_HANDLE_KILLPRIV_V2`), and the daemon's own writes, made with its privileges,
+/// would keep the bits. Returns true if it changed the mode.
+pub(super) fn drop_setid(fd: BorrowedFd<'_>) -> Result<bool> {
     let st = sys::stat_fd(fd)?;
     let kill = setid_bits_to_drop(st.st_mode);
     if kill == 0 {
@@ -142,11 +146,11 @@ fn drop_setid_of(fd: BorrowedFd<'_>) -> Result<bool> {
 
 /// What opening an existing file for change does to it: its stored ETag goes stale (with
 /// passthrough the writes to come never reach the engine), and a caller other than root
-/// clears its set-ID bits (see `Tree::drop_setid`).
+/// clears its set-ID bits (see `drop_setid`).
 fn opened_for_change(fd: BorrowedFd<'_>, caller: Caller) -> Result<()> {
     xattr::forget_etag(fd);
     if caller.uid != 0 {
-        drop_setid_of(fd)?;
+        drop_setid(fd)?;
     }
     Ok(())
 }
@@ -324,8 +328,8 @@ impl Tree {
     }
 
     /// A read-write (or, failing that, read-only) descriptor of `ino`, for the kernel to
-    /// read and write the backing file itself (FUSE passthrough).
-    pub fn backing_fd(&self, ino: Ino) -> Result<std::os::fd::OwnedFd> {
+    /// read and write the backing file itself (FUSE passthrough; see `Opener`).
+    pub(super) fn backing_fd(&self, ino: Ino) -> Result<std::os::fd::OwnedFd> {
         let fd = self.inodes.fd(ino)?;
         match sys::reopen(fd.as_fd(), libc::O_RDWR) {
             Ok(file) => Ok(file),
@@ -356,9 +360,13 @@ impl Tree {
         Ok(buf)
     }
 
-    /// Writes all of `data` at `offset` (at the end for a handle opened `O_APPEND`).
-    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<usize> {
+    /// Writes all of `data` at `offset` (at the end for a handle opened `O_APPEND`),
+    /// first clearing the file's set-ID bits if `setid` says so (see `drop_setid`).
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8], setid: SetIdBits) -> Result<usize> {
         let handle = self.files.get(fh)?;
+        if setid == SetIdBits::Clear {
+            drop_setid(handle.file.as_fd())?;
+        }
         let mut done = 0;
         while done < data.len() {
             let at = offset_i64(offset + done as u64)?;
@@ -376,20 +384,6 @@ impl Tree {
     /// Called on every `close` of a descriptor: data is written through, nothing to do.
     pub fn flush(&self, fh: u64) -> Result<()> {
         self.files.get(fh).map(drop)
-    }
-
-    /// Clears the set-user-ID bit of the regular file `ino`, and its set-group-ID bit
-    /// when group execution is allowed, as the kernel does when an unprivileged process
-    /// writes or truncates a file. The mount asks the kernel to leave this to the daemon
-    /// (`FUSE_HANDLE_KILLPRIV_V2`), and the daemon's own writes, made with its
-    /// privileges, would keep the bits.
-    /// Returns true if it changed the mode.
-    pub fn drop_setid(&self, ino: Ino) -> Result<bool> {
-        let dropped = drop_setid_of(self.inodes.fd(ino)?.as_fd())?;
-        if dropped {
-            self.publish_inode(ino);
-        }
-        Ok(dropped)
     }
 
     /// Closes the handle `fh` (the last reference from the kernel).

@@ -13,6 +13,11 @@
 //! - New entries belong to the caller (uid/gid) with the caller's mode, as on a local
 //!   filesystem, even though the daemon creates them as root.
 //!
+//! Rules that decide what goes into a front end's reply are the engine's too: a front
+//! end hands over a small reply trait (`DirPlusReply` for listings with attributes, whose
+//! entries count as lookups; `OpenReply` for opens, through `Opener`, which owns kernel
+//! passthrough registrations) and only converts and sends what the engine gives it.
+//!
 //! This module knows nothing of FUSE; `crate::fuse` is a thin adapter over it.
 
 mod attr;
@@ -20,6 +25,7 @@ mod dir;
 mod file;
 mod inodes;
 mod name;
+mod open;
 pub(crate) mod sys;
 mod xattr;
 
@@ -31,10 +37,11 @@ use nix::fcntl::{renameat2, RenameFlags};
 use nix::sys::stat::{mkdirat, mknodat, Mode, SFlag};
 use nix::unistd::{symlinkat, unlinkat, UnlinkatFlags};
 
-pub use attr::{Attr, Caller, FileKind, SetAttr, StatFs, TimeSet};
-pub use dir::DirEntry;
+pub use attr::{Attr, Caller, FileKind, SetAttr, SetIdBits, StatFs, TimeSet};
+pub use dir::{DirEntry, DirPlusReply};
 pub use file::FileHandle;
 pub use name::{EntryName, NAME_MAX};
+pub use open::{Create, Open, OpenReply, Opener, ThroughDaemon};
 
 use crate::error::{Error, NameError, Result};
 use crate::events::Origin;
@@ -166,7 +173,17 @@ impl Tree {
     }
 
     /// Applies `set` to `ino` (truncating through the open handle `fh` when given).
-    pub fn setattr(&self, ino: Ino, fh: Option<u64>, set: &SetAttr) -> Result<Attr> {
+    ///
+    /// A truncate by a `caller` other than root also clears the file's set-ID bits (see
+    /// `drop_setid`), as the kernel would have done had the mount not taken
+    /// `FUSE_HANDLE_KILLPRIV_V2`.
+    pub fn setattr(
+        &self,
+        ino: Ino,
+        fh: Option<u64>,
+        set: &SetAttr,
+        caller: Caller,
+    ) -> Result<Attr> {
         let fd = self.inodes.fd(ino)?;
         if let Some(mode) = set.mode {
             sys::chmod_fd(fd.as_fd(), mode)?;
@@ -176,6 +193,9 @@ impl Tree {
         }
         if let Some(size) = set.size {
             self.truncate(&fd, fh, size)?;
+            if caller.uid != 0 {
+                file::drop_setid(fd.as_fd())?;
+            }
         }
         if set.atime.is_some() || set.mtime.is_some() {
             sys::utimens_fd(fd.as_fd(), set.atime, set.mtime)?;
@@ -408,5 +428,7 @@ impl Tree {
     }
 }
 
+#[cfg(test)]
+mod rules_tests;
 #[cfg(test)]
 mod tests;

@@ -7,12 +7,12 @@ use super::*;
 use crate::events::{Change, ChangeSink};
 use crate::sync::{lock, Mutex};
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    tree: Tree,
+pub(super) struct Fixture {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) tree: Tree,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = Arc::new(Root::open(dir.path()).unwrap());
     Fixture {
@@ -21,7 +21,7 @@ fn fixture() -> Fixture {
     }
 }
 
-const ME: Caller = Caller::ROOT;
+pub(super) const ME: Caller = Caller::ROOT;
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<(Origin, Change)>>);
@@ -115,7 +115,12 @@ fn created_file_round_trips_its_bytes() {
         .create(Ino::ROOT, OsStr::new("f"), 0o640, libc::O_RDWR, ME)
         .unwrap();
     assert_eq!(attr.perm, 0o640);
-    assert_eq!(f.tree.write(fh, 0, b"hello world").unwrap(), 11);
+    assert_eq!(
+        f.tree
+            .write(fh, 0, b"hello world", SetIdBits::Keep)
+            .unwrap(),
+        11
+    );
     assert_eq!(f.tree.read(fh, 6, 100).unwrap(), b"world");
     f.tree.release(fh).unwrap();
     assert_eq!(
@@ -176,7 +181,7 @@ fn create_new_never_opens_an_existing_name_and_upgrades_for_passthrough() {
         .unwrap()
         .unwrap();
     assert!(!f.tree.file(append).unwrap().shareable_as_backing());
-    assert_eq!(f.tree.write(fh, 0, b"new").unwrap(), 3);
+    assert_eq!(f.tree.write(fh, 0, b"new", SetIdBits::Keep).unwrap(), 3);
     assert_eq!(std::fs::read(f.dir.path().join("pt")).unwrap(), b"new");
     for h in [fh, plain, append] {
         f.tree.release(h).unwrap();
@@ -207,7 +212,7 @@ fn unlink_while_open_keeps_data_readable() {
         .tree
         .create(Ino::ROOT, OsStr::new("f"), 0o644, libc::O_RDWR, ME)
         .unwrap();
-    f.tree.write(fh, 0, b"still here").unwrap();
+    f.tree.write(fh, 0, b"still here", SetIdBits::Keep).unwrap();
     f.tree.unlink(Ino::ROOT, OsStr::new("f")).unwrap();
     assert_eq!(
         f.tree
@@ -216,7 +221,7 @@ fn unlink_while_open_keeps_data_readable() {
             .errno(),
         libc::ENOENT
     );
-    f.tree.write(fh, 10, b"!").unwrap();
+    f.tree.write(fh, 10, b"!", SetIdBits::Keep).unwrap();
     assert_eq!(f.tree.read(fh, 0, 64).unwrap(), b"still here!");
 }
 
@@ -337,7 +342,7 @@ fn setattr_changes_mode_size_and_times() {
         .tree
         .create(Ino::ROOT, OsStr::new("a"), 0o644, libc::O_RDWR, ME)
         .unwrap();
-    f.tree.write(fh, 0, b"0123456789").unwrap();
+    f.tree.write(fh, 0, b"0123456789", SetIdBits::Keep).unwrap();
     let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
     let set = SetAttr {
         mode: Some(0o600),
@@ -345,13 +350,13 @@ fn setattr_changes_mode_size_and_times() {
         mtime: Some(TimeSet::At(when)),
         ..SetAttr::default()
     };
-    let attr = f.tree.setattr(a.ino, None, &set).unwrap();
+    let attr = f.tree.setattr(a.ino, None, &set, ME).unwrap();
     assert_eq!((attr.perm, attr.size, attr.mtime), (0o600, 4, when));
     let set = SetAttr {
         atime: Some(TimeSet::Now),
         ..SetAttr::default()
     };
-    let attr = f.tree.setattr(a.ino, Some(fh), &set).unwrap();
+    let attr = f.tree.setattr(a.ino, Some(fh), &set, ME).unwrap();
     assert_eq!(attr.mtime, when, "UTIME_OMIT keeps mtime");
     assert!(attr.atime > when);
 }
@@ -370,7 +375,7 @@ fn private_xattrs_are_hidden_and_refused() {
     f.tree
         .setxattr(a.ino, OsStr::new("user.mine"), b"v", 0)
         .unwrap();
-    let list = f.tree.listxattr(a.ino).unwrap();
+    let list = f.tree.listxattr(a.ino, 0).unwrap();
     assert_eq!(list, b"user.mine\0");
     assert_eq!(
         f.tree.getxattr(a.ino, OsStr::new("user.mine"), 10).unwrap(),
@@ -446,7 +451,7 @@ fn every_mutation_publishes_a_fuse_change() {
         .tree
         .create(d.ino, OsStr::new("a"), 0o644, libc::O_RDWR, ME)
         .unwrap();
-    f.tree.write(fh, 0, b"x").unwrap();
+    f.tree.write(fh, 0, b"x", SetIdBits::Keep).unwrap();
     f.tree
         .rename(d.ino, OsStr::new("a"), Ino::ROOT, OsStr::new("b"), 0)
         .unwrap();
@@ -494,7 +499,7 @@ fn sparse_files_report_data_and_holes() {
         .tree
         .create(Ino::ROOT, OsStr::new("s"), 0o644, libc::O_RDWR, ME)
         .unwrap();
-    f.tree.write(fh, 1 << 20, b"data").unwrap();
+    f.tree.write(fh, 1 << 20, b"data", SetIdBits::Keep).unwrap();
     assert_eq!(f.tree.lseek(fh, 0, libc::SEEK_DATA).unwrap(), 1 << 20);
     assert_eq!(f.tree.lseek(fh, 0, libc::SEEK_HOLE).unwrap(), 0);
 }
@@ -558,6 +563,7 @@ fn truncate_fallocate_and_copy_into_a_file_remove_its_stored_etag() {
                 size: Some(4),
                 ..SetAttr::default()
             },
+            ME,
         )
         .unwrap();
     assert_eq!(etag_len(&c), -1, "truncate");

@@ -51,7 +51,9 @@ impl Tree {
     }
 
     /// The NUL-terminated names of the attributes of `ino`, private ones left out.
-    pub fn listxattr(&self, ino: Ino) -> Result<Vec<u8>> {
+    /// `size` 0 asks only for the length (the whole list is returned); a list longer than
+    /// a non-zero `size` is ERANGE, as listxattr(2) says.
+    pub fn listxattr(&self, ino: Ino, size: u32) -> Result<Vec<u8>> {
         let fd = self.inodes.fd(ino)?;
         let all = sys::listxattr_fd(fd.as_fd())?;
         let mut out = Vec::with_capacity(all.len());
@@ -60,6 +62,9 @@ impl Tree {
                 out.extend_from_slice(name);
                 out.push(0);
             }
+        }
+        if size != 0 && out.len() > size as usize {
+            return Err(Error::from_errno(libc::ERANGE));
         }
         Ok(out)
     }
