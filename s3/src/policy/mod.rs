@@ -23,7 +23,7 @@ mod parse;
 mod statement;
 
 pub use action::{Action, ActionSet};
-pub use builtin::{bucket_preset, builtin, BucketPreset};
+pub use builtin::{bucket_preset, builtin, BucketPolicyKind, BucketPreset, UnknownBucketPreset};
 pub use context::{CondKey, RequestContext};
 pub use error::{Location, PolicyError};
 pub use ops::Requirement;
