@@ -5,8 +5,8 @@
 //! - Both go through one credentials resolver, `Resolver::resolve`, so adding a kind of
 //!   credential (STS session tokens) is one change in one place.
 //! - Deny by construction: every request is decided here before its handler runs, by the
-//!   rule `policy::ops` gives its operation; an operation without a rule is refused for
-//!   every caller, signed or not. Listings and browser form uploads are decided in their
+//!   rule `policy::ops` gives its [`Op`]; a name s3s gives that is no `Op` is refused
+//!   for every caller, signed or not. Listings and browser form uploads are decided in their
 //!   access hooks (they need the parsed input), DeleteObjects per key by the handler with
 //!   the `Authz` left in the request extensions. An unserved operation reaches s3s's
 //!   `NotImplemented` only when IAM allowed the caller its governing action.
