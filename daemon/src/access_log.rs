@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::config::AccessLog as Target;
 use weka_fs::sync::{lock, Mutex};
+use weka_s3::server::RequestOp;
 
 /// What is logged about one request.
 #[derive(Debug, Clone, Serialize)]
@@ -27,8 +28,8 @@ pub struct AccessRecord {
     pub remote: Option<SocketAddr>,
     /// The user name, or `anonymous`.
     pub user: String,
-    /// The AWS operation name (`PutObject`, `AssumeRole`, ...).
-    pub op: String,
+    /// The AWS operation name (`PutObject`, `AssumeRole`, ...), `-` when not routed.
+    pub op: RequestOp,
     pub bucket: Option<String>,
     pub key: Option<String>,
     pub status: u16,
@@ -128,7 +129,7 @@ mod tests {
             request_id: "17A0".into(),
             remote: Some("127.0.0.1:5555".parse().unwrap()),
             user: "alice".into(),
-            op: "PutObject".into(),
+            op: RequestOp::S3(weka_s3::op::Op::PutObject),
             bucket: Some("b1".into()),
             key: Some(key.into()),
             status: 200,

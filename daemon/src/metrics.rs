@@ -24,16 +24,20 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use weka_fs::sync::{lock, Mutex};
+use weka_s3::server::RequestOp;
 
+/// The label values are `&'static str`: S3 operation names come from
+/// [`RequestOp::as_str`], FUSE op names from the adapter's own table, so no request path
+/// allocates a label and no value can come from a client.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OpStatus {
-    op: String,
+    op: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Op {
-    op: String,
+    op: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -182,20 +186,18 @@ impl Metrics {
     /// Records one finished S3/STS request.
     pub fn s3_request(
         &self,
-        op: &str,
+        op: RequestOp,
         status: u16,
         duration: Duration,
         bytes_in: u64,
         bytes_out: u64,
     ) {
+        let op = op.as_str();
         self.s3_requests
-            .get_or_create(&OpStatus {
-                op: op.to_string(),
-                status,
-            })
+            .get_or_create(&OpStatus { op, status })
             .inc();
         self.s3_latency
-            .get_or_create(&Op { op: op.to_string() })
+            .get_or_create(&Op { op })
             .observe(duration.as_secs_f64());
         self.s3_bytes_in.inc_by(bytes_in);
         self.s3_bytes_out.inc_by(bytes_out);
@@ -240,7 +242,7 @@ impl Metrics {
         let _one_at_a_time = lock(&self.fuse_sampling);
         let sample = source();
         for &(op, calls, errors) in &sample.ops {
-            let label = Op { op: op.to_string() };
+            let label = Op { op };
             catch_up(&self.fuse_ops.get_or_create(&label), calls);
             catch_up(&self.fuse_errors.get_or_create(&label), errors);
         }
@@ -361,9 +363,28 @@ mod tests {
     #[test]
     fn recorded_requests_appear_with_op_and_status_labels() {
         let m = Metrics::new();
-        m.s3_request("PutObject", 200, Duration::from_millis(3), 10, 0);
-        m.s3_request("PutObject", 200, Duration::from_millis(3), 5, 0);
-        m.s3_request("GetObject", 404, Duration::from_millis(1), 0, 7);
+        use weka_s3::op::Op::{GetObject, PutObject};
+        m.s3_request(
+            RequestOp::S3(PutObject),
+            200,
+            Duration::from_millis(3),
+            10,
+            0,
+        );
+        m.s3_request(
+            RequestOp::S3(PutObject),
+            200,
+            Duration::from_millis(3),
+            5,
+            0,
+        );
+        m.s3_request(
+            RequestOp::S3(GetObject),
+            404,
+            Duration::from_millis(1),
+            0,
+            7,
+        );
         m.set_fuse_source(Box::new(|| FuseSample {
             ops: vec![("lookup", 4, 1)],
             open_handles: 0,

@@ -21,11 +21,11 @@ pub struct RequestObserver {
 impl Observer for RequestObserver {
     fn observe(&self, r: &RequestRecord) {
         self.metrics
-            .s3_request(&r.op, r.status, r.duration, r.bytes_in, r.bytes_out);
+            .s3_request(r.op, r.status, r.duration, r.bytes_in, r.bytes_out);
         if r.status == 403 {
             self.metrics.iam_denied();
         }
-        if matches!(r.op.as_str(), "sts:AssumeRole" | "AssumeRole") && r.status == 200 {
+        if r.op.is_assume_role() && r.status == 200 {
             self.metrics.sts_issued();
         }
         self.access_log.record(&access_record(r));
@@ -36,10 +36,10 @@ fn access_record(r: &RequestRecord) -> AccessRecord {
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
     AccessRecord {
         time: AccessRecord::now(),
-        request_id: r.request_id.clone(),
+        request_id: r.request_id.to_string(),
         remote: Some(r.remote),
         user: r.user.clone(),
-        op: r.op.clone(),
+        op: r.op,
         bucket: opt(&r.bucket),
         key: opt(&r.key),
         status: r.status,

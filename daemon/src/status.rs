@@ -112,7 +112,13 @@ mod tests {
     #[test]
     fn a_snapshot_reports_counts_counters_and_places() {
         let metrics = Arc::new(Metrics::new());
-        metrics.s3_request("GetObject", 500, std::time::Duration::ZERO, 0, 0);
+        metrics.s3_request(
+            weka_s3::server::RequestOp::S3(weka_s3::op::Op::GetObject),
+            500,
+            std::time::Duration::ZERO,
+            0,
+            0,
+        );
         let places = Places {
             mount: "/".into(),
             s3: Some("127.0.0.1:9000".into()),

@@ -35,7 +35,7 @@ fn context() -> RequestContext {
 }
 
 fn decide(policy: &Policy, op: &str, key: Option<&str>, ctx: &RequestContext) -> bool {
-    let reqs = ops::requirements(op, "corp", key, None);
+    let reqs = ops::requirements(weka_s3::op::Op::parse(op).unwrap(), "corp", key, None);
     policy::authorize_all(Some(policy), None, |_| None, false, &reqs, ctx).is_allowed()
 }
 

@@ -5,8 +5,8 @@
 //! - Both go through one credentials resolver, `Resolver::resolve`, so adding a kind of
 //!   credential (STS session tokens) is one change in one place.
 //! - Deny by construction: every request is decided here before its handler runs, by the
-//!   rule `policy::ops` gives its operation; an operation without a rule is refused for
-//!   every caller, signed or not. Listings and browser form uploads are decided in their
+//!   rule `policy::ops` gives its [`Op`]; a name s3s gives that is no `Op` is refused
+//!   for every caller, signed or not. Listings and browser form uploads are decided in their
 //!   access hooks (they need the parsed input), DeleteObjects per key by the handler with
 //!   the `Authz` left in the request extensions. An unserved operation reaches s3s's
 //!   `NotImplemented` only when IAM allowed the caller its governing action.
@@ -26,8 +26,10 @@ use s3s::{s3_error, S3Request, S3Result};
 
 use crate::buckets::Buckets;
 use crate::iam::{Iam, S3Identity};
+use crate::op::Op;
 use crate::policy::ops::DecidedBy;
 use crate::policy::{self, Decision, Policy, RequestContext};
+use crate::server::RequestOp;
 use crate::sts::{Sts, StsError};
 
 /// Who is making a request, as the handlers need it.
@@ -48,13 +50,15 @@ pub struct Peer {
     pub seen: Arc<std::sync::Mutex<Seen>>,
 }
 
-/// What the access check learnt about a request (operation, target, user).
+/// What the access check learnt about a request (operation, target, user), and why a
+/// route that answers errors itself refused it (for the request's log line).
 #[derive(Debug, Clone, Default)]
 pub struct Seen {
-    pub op: String,
+    pub op: RequestOp,
     pub bucket: String,
     pub key: String,
     pub user: Option<String>,
+    pub error: Option<String>,
 }
 
 /// The resolved credentials of a request, kept in extensions for per-key checks.
@@ -70,7 +74,7 @@ impl Authz {
     /// Decides `op` on `bucket`/`key` for this caller.
     pub fn decide(
         &self,
-        op: &str,
+        op: Op,
         bucket: &str,
         key: Option<&str>,
         copy_source: Option<(&str, &str)>,
@@ -90,7 +94,7 @@ impl Authz {
     }
 
     /// Decides with the request's base context.
-    pub fn allows(&self, op: &str, bucket: &str, key: Option<&str>) -> bool {
+    pub fn allows(&self, op: Op, bucket: &str, key: Option<&str>) -> bool {
         self.decide(op, bucket, key, None, &self.ctx).is_allowed()
     }
 }
@@ -275,18 +279,18 @@ pub const MAX_XML_BODY: u64 = 4 << 20;
 /// The largest XML request body each operation accepts: enough for 10000 parts in a
 /// CompleteMultipartUpload and 1000 keys of 1024 bytes in a DeleteObjects, 1 MiB for
 /// every other XML body (tagging, configurations). `None`: the body is object data.
-pub fn xml_body_limit(op: &str) -> Option<u64> {
+pub fn xml_body_limit(op: Op) -> Option<u64> {
     match op {
-        "PutObject" | "UploadPart" | "PostObject" | "WriteGetObjectResponse" => None,
-        "CompleteMultipartUpload" => Some(MAX_XML_BODY),
-        "DeleteObjects" => Some(2 << 20),
+        Op::PutObject | Op::UploadPart | Op::PostObject | Op::WriteGetObjectResponse => None,
+        Op::CompleteMultipartUpload => Some(MAX_XML_BODY),
+        Op::DeleteObjects => Some(2 << 20),
         _ => Some(1 << 20),
     }
 }
 
 /// Refuses an XML body over its operation's limit from its Content-Length, before a byte
 /// of it is read (a body without a length is cut by s3s at the largest limit).
-fn check_body_size(op: &str, headers: &http::HeaderMap) -> S3Result<()> {
+fn check_body_size(op: Op, headers: &http::HeaderMap) -> S3Result<()> {
     let Some(limit) = xml_body_limit(op) else {
         return Ok(());
     };
@@ -310,7 +314,7 @@ fn authz_of<T>(req: &S3Request<T>) -> S3Result<Authz> {
 
 fn check_list(
     authz: &Authz,
-    op: &str,
+    op: Op,
     bucket: &str,
     prefix: Option<&str>,
     delimiter: Option<&str>,
@@ -329,7 +333,9 @@ fn check_list(
 #[async_trait::async_trait]
 impl S3Access for WekaAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let op = cx.s3_op().name().to_owned();
+        // Deny by construction: an operation this build does not know is refused for
+        // every caller (its record still names no operation).
+        let op = Op::parse(cx.s3_op().name());
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => (String::new(), None),
             S3Path::Bucket { bucket } => (bucket.to_string(), None),
@@ -338,16 +344,17 @@ impl S3Access for WekaAccess {
         let peer = cx.extensions_mut().get::<Peer>().cloned();
         if let Some(peer) = &peer {
             *lock_seen(peer) = Seen {
-                op: op.clone(),
+                op: op.map_or(RequestOp::Unrouted, RequestOp::S3),
                 bucket: bucket.clone(),
                 key: key.clone().unwrap_or_default(),
                 user: cx.credentials().map(|c| c.access_key.clone()),
+                error: None,
             };
         }
         let token =
             crate::sts::security_token(cx.headers(), cx.uri()).map(std::borrow::Cow::into_owned);
         let form_with_session = cx.credentials().is_some_and(|c| {
-            op == "PostObject"
+            op == Some(Op::PostObject)
                 && token.is_none()
                 && crate::sts::is_temporary_access_key(&c.access_key)
         });
@@ -370,22 +377,21 @@ impl S3Access for WekaAccess {
         }
         cx.extensions_mut().insert(caller);
         cx.extensions_mut().insert(authz.clone());
-        // Deny by construction: an operation without a rule is refused for every caller.
-        let Some(rule) = policy::ops::rule(&op) else {
+        let Some(op) = op else {
             return Err(denied());
         };
-        if rule.decided_by == DecidedBy::Request {
+        if policy::ops::rule(op).decided_by == DecidedBy::Request {
             let src = copy_source(cx);
             let src_ref = src.as_ref().map(|(b, k)| (b.as_str(), k.as_str()));
             if !authz
-                .decide(&op, &bucket, key.as_deref(), src_ref, &authz.ctx)
+                .decide(op, &bucket, key.as_deref(), src_ref, &authz.ctx)
                 .is_allowed()
             {
                 return Err(denied());
             }
         }
         // Decided in the operation's hook or per key: the body limit still applies now.
-        check_body_size(&op, cx.headers())
+        check_body_size(op, cx.headers())
     }
 
     async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
@@ -404,7 +410,13 @@ impl S3Access for WekaAccess {
         }
         let authz = authz_of(req)?;
         if !authz
-            .decide("PostObject", &req.input.bucket, Some(key), None, &authz.ctx)
+            .decide(
+                Op::PostObject,
+                &req.input.bucket,
+                Some(key),
+                None,
+                &authz.ctx,
+            )
             .is_allowed()
         {
             return Err(denied());
@@ -419,7 +431,7 @@ impl S3Access for WekaAccess {
         let i = &req.input;
         check_list(
             &authz_of(req)?,
-            "ListObjects",
+            Op::ListObjects,
             &i.bucket,
             i.prefix.as_deref(),
             i.delimiter.as_deref(),
@@ -431,7 +443,7 @@ impl S3Access for WekaAccess {
         let i = &req.input;
         check_list(
             &authz_of(req)?,
-            "ListObjectsV2",
+            Op::ListObjectsV2,
             &i.bucket,
             i.prefix.as_deref(),
             i.delimiter.as_deref(),
@@ -446,7 +458,7 @@ impl S3Access for WekaAccess {
         let i = &req.input;
         check_list(
             &authz_of(req)?,
-            "ListObjectVersions",
+            Op::ListObjectVersions,
             &i.bucket,
             i.prefix.as_deref(),
             i.delimiter.as_deref(),

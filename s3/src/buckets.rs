@@ -31,7 +31,7 @@ use weka_fs::object::{BucketId, BucketName, ObjectError, ObjectView, Owner};
 use weka_fs::Ino;
 
 use crate::iam::{self, BucketPolicySetting, BucketRecord, BucketSettings, Iam};
-use crate::policy::Policy;
+use crate::policy::{BucketPreset, Policy, UnknownBucketPreset};
 
 /// What went wrong owning a bucket: its directory, or its settings in the IAM store.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,12 @@ pub enum BucketError {
     Fs(#[from] weka_fs::Error),
     #[error(transparent)]
     Iam(#[from] iam::Error),
+}
+
+impl From<UnknownBucketPreset> for BucketError {
+    fn from(e: UnknownBucketPreset) -> BucketError {
+        BucketError::Iam(e.into())
+    }
 }
 
 impl From<BucketError> for crate::error::Error {
@@ -230,8 +236,8 @@ impl Buckets {
     }
 
     /// Sets the anonymous access policy of `bucket` to a preset (`none` removes it).
-    pub fn set_policy(&self, bucket: &BucketName, kind: &str) -> Result<()> {
-        let policy = self.iam().preset_bucket_policy(bucket.as_str(), kind)?;
+    pub fn set_policy(&self, bucket: &BucketName, preset: BucketPreset) -> Result<()> {
+        let policy = self.iam().preset_bucket_policy(bucket.as_str(), preset)?;
         self.shared.core.edit(bucket, |r| r.policy = policy)
     }
 

@@ -9,13 +9,17 @@
 //! the region of the scope when the configured region is pinned.
 //!
 //! Invariant: a refusal here happens before any handler, access check or body read; it
-//! only ever narrows what s3s would accept. This module performs no I/O and logs nothing
+//! only ever narrows what s3s would accept. Query parameters are read as `query::Params`
+//! reads a URL query (`+` literal, lossy UTF-8). This module performs no I/O and logs nothing
 //! (the request carries secrets and signatures).
 
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, Uri};
 use time::OffsetDateTime;
+
+use crate::query::Params;
+use crate::xml::ErrorDoc;
 
 /// How far a SigV2 request's date may be from the server's clock (AWS: 15 minutes).
 pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -52,19 +56,8 @@ impl Refusal {
     /// The S3 error document (`<Error><Code>..`) for this refusal; the server adds the
     /// `<RequestId>` as it does to every error document.
     pub fn to_xml(&self) -> String {
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
-            self.code,
-            escape(&self.message)
-        )
+        ErrorDoc::new(self.code, &self.message).to_xml()
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// What the gate compares requests against.
@@ -96,11 +89,10 @@ impl Gate {
         let Some(query) = uri.query() else {
             return Ok(());
         };
-        if query_param(query, "X-Amz-Algorithm").is_some() {
-            check_presigned_expiry(query)?;
-            if let Some(scope) =
-                query_param(query, "X-Amz-Credential").and_then(|c| Scope::parse(&c))
-            {
+        let query = Params::query(query);
+        if query.get("X-Amz-Algorithm").is_some() {
+            check_presigned_expiry(&query)?;
+            if let Some(scope) = query.get("X-Amz-Credential").and_then(Scope::parse) {
                 return self.check_scope(&scope, service, "AuthorizationQueryParametersError");
             }
         }
@@ -167,20 +159,8 @@ fn header_scope(auth: &str) -> Option<Scope> {
     Scope::parse(credential)
 }
 
-/// The percent-decoded value of `name` in a query string.
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    })
-}
-
-fn check_presigned_expiry(query: &str) -> Result<(), Refusal> {
-    let Some(raw) = query_param(query, "X-Amz-Expires") else {
+fn check_presigned_expiry(query: &Params) -> Result<(), Refusal> {
+    let Some(raw) = query.get("X-Amz-Expires") else {
         return Ok(()); // s3s refuses a presigned URL without it
     };
     let Ok(seconds) = raw.trim().parse::<i64>() else {

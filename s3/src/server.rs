@@ -2,7 +2,11 @@
 //! virtual-host-style, optional TLS, one request id and tracing span per request, an
 //! `Observer` hook for the access log and metrics, and graceful shutdown.
 //!
-//! Invariants: every response carries `x-amz-request-id`; the observer is called exactly
+//! Invariants: a request's [`RequestId`] is made once, here, when hyper hands the request
+//! over, and travels in its extensions: the same id is the span's `req_id` (so every log
+//! line of the request names it), the `x-amz-request-id` header, the `<RequestId>` of an
+//! S3 error document or of any STS answer, and the access log's `request_id`. Every
+//! response carries `x-amz-request-id`; the observer is called exactly
 //! once per request that produced a response; on shutdown the listener stops accepting and
 //! in-flight requests get `SHUTDOWN_GRACE` to finish. Request bodies that stall are cut by
 //! the handlers (`api::BODY_STALL`); slow headers by hyper's header timeout. With TLS, each
@@ -25,8 +29,10 @@ use crate::api::Gateway;
 use crate::auth::{Peer, Resolver, Seen, WekaAccess, WekaAuth};
 use crate::buckets::Buckets;
 use crate::error::{Error, Result};
-use crate::sts::Transport;
+use crate::op::Op;
+use crate::sts::{StsAction, Transport};
 use crate::tls::TlsCerts;
+use crate::xml::ErrorDoc;
 
 /// In-flight requests get this long to finish after shutdown is requested.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -65,15 +71,99 @@ impl Default for S3Config {
     }
 }
 
+/// The id of one request (16 upper-case hex digits), made once by the server when the
+/// request arrives and carried in its extensions (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// A fresh random id.
+    pub fn generate() -> RequestId {
+        RequestId(hex::encode_upper(rand::random::<[u8; 8]>()))
+    }
+
+    /// A fixed id, for tests.
+    #[cfg(test)]
+    pub(crate) fn from_static(id: &'static str) -> RequestId {
+        RequestId(id.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id as a header value (`x-amz-request-id`, `x-amzn-requestid`).
+    pub fn header_value(&self) -> http::HeaderValue {
+        http::HeaderValue::from_str(&self.0).unwrap_or_else(|_| http::HeaderValue::from_static("-"))
+        // hex is always valid
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a request was routed to, as the access log's `op` and the metrics' `op` label name
+/// it ([`RequestOp::as_str`]): a bounded set of names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RequestOp {
+    /// Not routed: s3s found no operation, or an STS form named no action the door
+    /// answers (`-`).
+    #[default]
+    Unrouted,
+    /// An S3 operation (`GetObject`).
+    S3(Op),
+    /// An STS action named by the form, before (or without) its caller being verified
+    /// (`AssumeRole`).
+    StsAction(StsAction),
+    /// An STS action run for a verified caller (`sts:AssumeRole`).
+    StsCall(StsAction),
+}
+
+impl RequestOp {
+    /// The name logged and used as the metric label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RequestOp::Unrouted => "-",
+            RequestOp::S3(op) => op.as_str(),
+            RequestOp::StsAction(action) => action.as_str(),
+            RequestOp::StsCall(StsAction::AssumeRole) => "sts:AssumeRole",
+            RequestOp::StsCall(StsAction::GetCallerIdentity) => "sts:GetCallerIdentity",
+        }
+    }
+
+    /// Whether the request was an STS `AssumeRole` (verified or not).
+    pub fn is_assume_role(self) -> bool {
+        matches!(
+            self,
+            RequestOp::StsAction(StsAction::AssumeRole) | RequestOp::StsCall(StsAction::AssumeRole)
+        )
+    }
+}
+
+impl std::fmt::Display for RequestOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for RequestOp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// One finished request, as the access log and metrics see it.
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub remote: SocketAddr,
     /// The user name, or `"anonymous"`.
     pub user: String,
-    /// The AWS operation name (`GetObject`), or `"-"` when the request was not routed.
-    pub op: String,
+    /// What the request was routed to.
+    pub op: RequestOp,
     pub bucket: String,
     pub key: String,
     pub status: u16,
@@ -243,7 +333,8 @@ impl S3Server {
         secure: bool,
     ) -> std::result::Result<http::Response<s3s::Body>, std::convert::Infallible> {
         let started = Instant::now();
-        let request_id = hex::encode_upper(rand::random::<[u8; 8]>());
+        let request_id = RequestId::generate();
+        req.extensions_mut().insert(request_id.clone());
         let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
         req.extensions_mut().insert(Peer {
             addr: remote,
@@ -278,7 +369,7 @@ impl S3Server {
             },
         };
         let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
-        if seen.op.is_empty() && resp.status() == http::StatusCode::NOT_IMPLEMENTED {
+        if seen.op == RequestOp::Unrouted && resp.status() == http::StatusCode::NOT_IMPLEMENTED {
             // s3s could not route the request, so IAM never allowed anything: say no more
             // than AccessDenied (NotImplemented is only for callers IAM allowed).
             resp = refusal_response(&crate::gate::Refusal::access_denied());
@@ -288,8 +379,10 @@ impl S3Server {
         } else {
             resp = complete_error(resp, &request_id).await;
         }
-        if let Ok(v) = http::HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert("x-amz-request-id", v);
+        resp.headers_mut()
+            .insert("x-amz-request-id", request_id.header_value());
+        if let Some(error) = &seen.error {
+            span.record("error", error.as_str());
         }
         span.record("op", seen.op.as_str())
             .record("bucket", seen.bucket.as_str())
@@ -298,17 +391,13 @@ impl S3Server {
         if let Some(user) = &seen.user {
             span.record("access_key", user.as_str());
         }
-        log_outcome(&span, resp.status());
+        log_outcome(&span, resp.status(), is_sts);
         if let Some(obs) = &self.observer {
             obs.observe(&RequestRecord {
                 request_id,
                 remote,
                 user: seen.user.clone().unwrap_or_else(|| "anonymous".into()),
-                op: if seen.op.is_empty() {
-                    "-".into()
-                } else {
-                    seen.op
-                },
+                op: seen.op,
                 bucket: seen.bucket,
                 key: seen.key,
                 status: resp.status().as_u16(),
@@ -386,14 +475,19 @@ impl s3s::host::S3Host for VirtualHosts {
 /// The one log line of a refused or failed request: 4xx (and 501) at info, 5xx at warn, inside the
 /// request's span (request id, operation, bucket, key, user, and the handler's error).
 /// Successes log nothing here (the access log records them).
-fn log_outcome(span: &tracing::Span, status: http::StatusCode) {
+fn log_outcome(span: &tracing::Span, status: http::StatusCode, sts: bool) {
+    let code = status.as_u16();
     if status == http::StatusCode::NOT_IMPLEMENTED {
         // The documented answer to an operation the door does not serve, not a fault.
-        tracing::info!(parent: span, status = status.as_u16(), "S3 request not implemented");
+        tracing::info!(parent: span, status = code, "S3 request not implemented");
+    } else if status.is_server_error() && sts {
+        tracing::warn!(parent: span, status = code, "STS request failed");
     } else if status.is_server_error() {
-        tracing::warn!(parent: span, status = status.as_u16(), "S3 request failed");
+        tracing::warn!(parent: span, status = code, "S3 request failed");
+    } else if status.is_client_error() && sts {
+        tracing::info!(parent: span, status = code, "STS request refused");
     } else if status.is_client_error() {
-        tracing::info!(parent: span, status = status.as_u16(), "S3 request refused");
+        tracing::info!(parent: span, status = code, "S3 request refused");
     }
 }
 
@@ -403,7 +497,7 @@ fn log_outcome(span: &tracing::Span, status: http::StatusCode) {
 /// unchanged.
 async fn complete_error(
     mut resp: http::Response<s3s::Body>,
-    request_id: &str,
+    request_id: &RequestId,
 ) -> http::Response<s3s::Body> {
     /// Error documents are small; a larger body is not one and is left alone.
     const MAX_ERROR_BYTES: usize = 64 << 10;
@@ -413,24 +507,16 @@ async fn complete_error(
     let Ok(bytes) = resp.body_mut().store_all_limited(MAX_ERROR_BYTES).await else {
         return resp;
     };
-    let Some(text) = std::str::from_utf8(&bytes).ok() else {
+    let Some(mut doc) = ErrorDoc::parse(&bytes) else {
         return resp;
     };
-    let Some(end) = text.rfind("</Error>") else {
-        return resp;
-    };
-    let mut extra = String::new();
-    if !text.contains("<Message>") {
-        let reason = resp.status().canonical_reason().unwrap_or("Error");
-        extra.push_str(&format!("<Message>{reason}</Message>"));
-    }
-    if !text.contains("<RequestId>") {
-        extra.push_str(&format!("<RequestId>{request_id}</RequestId>"));
-    }
-    if extra.is_empty() {
+    let reason = resp.status().canonical_reason().unwrap_or("Error");
+    let added_message = doc.add_if_absent("Message", reason);
+    let added_id = doc.add_if_absent("RequestId", request_id.as_str());
+    if !added_message && !added_id {
         return resp;
     }
-    let body = format!("{}{extra}{}", &text[..end], &text[end..]);
+    let body = doc.to_xml();
     resp.headers_mut().remove(http::header::CONTENT_LENGTH);
     *resp.body_mut() = s3s::Body::from(body);
     resp

@@ -15,6 +15,7 @@ use weka_fs::object::{ObjectOptions, ObjectView};
 use weka_fs::Root;
 use weka_s3::buckets::Buckets;
 use weka_s3::iam::{Iam, IamOptions, NewUser, Role, SecretString};
+use weka_s3::policy::BucketPreset;
 use weka_s3::server::{S3Config, S3Server};
 use weka_s3::tls::TlsCerts;
 
@@ -965,7 +966,7 @@ async fn a_body_that_stops_short_of_its_length_times_out_within_seconds() {
         .await
         .unwrap();
     f.buckets
-        .set_policy(&BucketName::parse("bkt").unwrap(), "public")
+        .set_policy(&BucketName::parse("bkt").unwrap(), BucketPreset::Public)
         .unwrap();
     let host = f.endpoint.strip_prefix("http://").unwrap().to_owned();
     let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
@@ -1002,7 +1003,7 @@ async fn virtual_host_style_requests_address_the_bucket_by_host_name() {
         .await
         .unwrap();
     f.buckets
-        .set_policy(&BucketName::parse("vhost").unwrap(), "download")
+        .set_policy(&BucketName::parse("vhost").unwrap(), BucketPreset::Download)
         .unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = f.endpoint.strip_prefix("http://").unwrap().to_owned();

@@ -363,3 +363,106 @@ except Exception:
         "{out}"
     );
 }
+
+/// One request over a fresh connection: (status, headers in lower case, body).
+fn http_exchange(addr: &str, head: &str, body: &str) -> (u16, Vec<(String, String)>, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "{head}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The `<RequestId>`s of an XML body, in order.
+fn body_request_ids(body: &str) -> Vec<&str> {
+    body.split("<RequestId>")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("</RequestId>").map(|(id, _)| id))
+        .collect()
+}
+
+/// A refused STS request and a refused S3 request each carry one id: in the
+/// `x-amz-request-id` header, the body's `<RequestId>`, the request's one log line and its
+/// access log line.
+#[test]
+fn a_refused_request_has_one_id_in_its_header_body_log_line_and_access_log() {
+    let logs = tempfile::tempdir().unwrap();
+    let access_log = logs.path().join("access.log");
+    let d = Daemon::start_with(
+        weka_e2e::DaemonOptions::default()
+            .config(format!("[s3]\naccess_log = \"{}\"\n", access_log.display())),
+    );
+    let addr = d.s3_addr();
+    let form = "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A000000000000%3Arole%2Fx&RoleSessionName=anon";
+    let sts = http_exchange(
+        &addr,
+        "POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+        form,
+    );
+    let s3 = http_exchange(&addr, "GET /no-such-bucket/key HTTP/1.1", "");
+    for (what, (status, headers, body), line_says, op) in [
+        ("sts", &sts, "STS request refused", "AssumeRole"),
+        ("s3", &s3, "S3 request refused", "GetObject"),
+    ] {
+        assert_eq!(*status, 403, "{what}: {body}");
+        let id = header(headers, "x-amz-request-id").unwrap();
+        assert_eq!(id.len(), 16, "{what}: {id}");
+        assert_eq!(body_request_ids(body), [id], "{what}: {body}");
+        if what == "sts" {
+            assert!(body.contains("<ErrorResponse"), "{body}");
+            assert_eq!(header(headers, "x-amzn-requestid"), Some(id), "{headers:?}");
+        }
+        assert!(
+            weka_e2e::wait_for(std::time::Duration::from_secs(10), || {
+                std::fs::read_to_string(&access_log).is_ok_and(|l| l.contains(id))
+            }),
+            "{what}: {id} not in the access log"
+        );
+        let stderr = d.stderr();
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(id)).collect();
+        assert_eq!(lines.len(), 1, "{what}: {lines:#?}\n{stderr}");
+        assert!(lines[0].contains(line_says), "{what}: {}", lines[0]);
+        let log = std::fs::read_to_string(&access_log).unwrap();
+        let entries: Vec<serde_json::Value> = log
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["request_id"] == id)
+            .collect();
+        assert_eq!(entries.len(), 1, "{what}: {log}");
+        assert_eq!(entries[0]["op"], op, "{what}: {log}");
+        assert_eq!(entries[0]["status"], 403, "{what}: {log}");
+    }
+    assert_ne!(
+        header(&sts.1, "x-amz-request-id"),
+        header(&s3.1, "x-amz-request-id")
+    );
+}

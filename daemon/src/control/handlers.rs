@@ -9,7 +9,7 @@ use weka::api::{BucketEntry, ErrorObject, PolicyEntry, Request, Response, UserEn
 use weka_fs::object::{BucketName, ObjectError, Owner};
 use weka_s3::buckets::BucketError;
 use weka_s3::iam::{self, NewUser, Role, SecretString, UserInfo, UserUpdate};
-use weka_s3::policy::Policy;
+use weka_s3::policy::{BucketPreset, Policy};
 
 use super::ControlContext;
 
@@ -119,8 +119,13 @@ pub fn handle(ctx: &ControlContext, request: Request) -> Reply {
         Request::BucketDestroy { name } => bucket_destroy(ctx, &name),
         Request::BucketPolicySet { bucket, kind } => {
             let name = existing_bucket(ctx, &bucket)?;
+            // The wire carries the preset's name; it becomes a `BucketPreset` here.
+            let set = kind
+                .parse::<BucketPreset>()
+                .map_err(BucketError::from)
+                .and_then(|preset| ctx.buckets.set_policy(&name, preset));
             settled(
-                ctx.buckets.set_policy(&name, &kind),
+                set,
                 &bucket,
                 format!("anonymous policy of {bucket} set to {kind}"),
             )
@@ -133,7 +138,7 @@ pub fn handle(ctx: &ControlContext, request: Request) -> Reply {
                 .map_err(|e| bucket_error(e, &bucket))?;
             Ok(Response::BucketPolicy {
                 bucket,
-                kind: setting.kind,
+                kind: setting.kind.name().to_owned(),
                 json: setting
                     .json
                     .map(|j| pretty_policy(&j, Policy::parse_bucket_policy)),
@@ -309,8 +314,9 @@ fn apply_bucket_settings(
 ) -> Result<(), ErrorObject> {
     let name = bucket.as_str();
     if let Some(kind) = policy {
-        ctx.buckets
-            .set_policy(bucket, kind)
+        kind.parse::<BucketPreset>()
+            .map_err(BucketError::from)
+            .and_then(|preset| ctx.buckets.set_policy(bucket, preset))
             .map_err(|e| bucket_error(e, name))?;
     }
     if let Some(json) = policy_json {
@@ -336,7 +342,7 @@ fn bucket_list(ctx: &ControlContext) -> Reply {
             let policy = ctx
                 .buckets
                 .policy_setting(&b.name)
-                .map(|s| s.kind)
+                .map(|s| s.kind.name().to_owned())
                 .unwrap_or_else(|_| "-".into());
             let hard = ctx.buckets.quota(&b.name);
             let name = b.name.as_str().to_owned();

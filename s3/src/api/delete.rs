@@ -80,7 +80,7 @@ fn delete_one(
     o: &ObjectIdentifier,
 ) -> Result<()> {
     check_version(o.version_id.as_deref())?;
-    if !authz.allows("DeleteObject", bucket.as_str(), Some(&o.key)) {
+    if !authz.allows(crate::op::Op::DeleteObject, bucket.as_str(), Some(&o.key)) {
         return Err(Error::AccessDenied);
     }
     let k = key(&o.key)?;

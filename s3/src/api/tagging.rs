@@ -5,6 +5,7 @@ use s3s::{S3Request, S3Response};
 
 use super::{blocking, check_version, existing_bucket, key, Gateway};
 use crate::error::{Error, Result};
+use crate::query::{Params, Plus, Utf8};
 
 /// Most tags an object may have (S3's limit).
 const MAX_OBJECT_TAGS: usize = 10;
@@ -70,19 +71,12 @@ fn to_tagset(pairs: Vec<(String, String)>) -> TagSet {
         .collect()
 }
 
-/// Parses the `x-amz-tagging` header (`k1=v1&k2=v2`, URL-encoded).
+/// Parses the `x-amz-tagging` header (`k1=v1&k2=v2`, form-encoded: `+` is a space, an
+/// escape that is not UTF-8 is refused). Every pair is kept, so duplicates are seen.
 pub(crate) fn parse_tagging_header(h: &str) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for pair in h.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let dec = |s: &str| urlencoding::decode(&s.replace('+', " ")).map(|c| c.into_owned());
-        let (k, v) = (dec(k), dec(v));
-        let (Ok(k), Ok(v)) = (k, v) else {
-            return Err(Error::InvalidArgument("malformed x-amz-tagging".into()));
-        };
-        out.push((k, v));
-    }
-    validated(out, MAX_OBJECT_TAGS)
+    let pairs = Params::parse(h, Plus::Space, Utf8::Strict)
+        .map_err(|_| Error::InvalidArgument("malformed x-amz-tagging".into()))?;
+    validated(pairs.into_pairs(), MAX_OBJECT_TAGS)
 }
 
 pub async fn get_bucket_tagging(

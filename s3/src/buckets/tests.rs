@@ -42,7 +42,7 @@ impl Fixture {
     fn public_bucket(&self, name: &str) -> BucketName {
         let b = BucketName::parse(name).unwrap();
         self.buckets.create(&b, Owner { uid: 0, gid: 0 }).unwrap();
-        self.buckets.set_policy(&b, "public").unwrap();
+        self.buckets.set_policy(&b, BucketPreset::Public).unwrap();
         self.buckets.set_quota(&b, Some(1 << 20)).unwrap();
         assert!(self.buckets.policy(name).is_some());
         b
@@ -59,7 +59,7 @@ impl Fixture {
             policy: self
                 .buckets
                 .iam()
-                .preset_bucket_policy(bucket, "public")
+                .preset_bucket_policy(bucket, BucketPreset::Public)
                 .unwrap(),
             quota: Some(7),
         };
@@ -72,7 +72,7 @@ impl Fixture {
     fn has_no_setting(&self, b: &BucketName) -> bool {
         self.buckets.policy(b.as_str()).is_none()
             && self.buckets.quota(b).is_none()
-            && self.buckets.policy_setting(b).unwrap().kind == "none"
+            && self.buckets.policy_setting(b).unwrap().kind.name() == "none"
     }
 }
 
@@ -92,7 +92,7 @@ fn settings_apply_to_the_directory_they_were_set_for() {
     let f = Fixture::new();
     let b = f.public_bucket("pub");
     assert_eq!(f.buckets.quota(&b), Some(1 << 20));
-    assert_eq!(f.buckets.policy_setting(&b).unwrap().kind, "public");
+    assert_eq!(f.buckets.policy_setting(&b).unwrap().kind.name(), "public");
     let id = f.buckets.view().bucket_id(&b).unwrap().unwrap();
     let stored = f.buckets.iam().bucket_record("pub").unwrap().unwrap();
     assert_eq!(stored.id.as_deref(), Some(id.as_str()));
@@ -168,8 +168,11 @@ fn a_setting_made_after_a_replacement_starts_from_nothing() {
     let b = f.public_bucket("fresh");
     std::fs::remove_dir(f.path("fresh")).unwrap();
     std::fs::create_dir(f.path("fresh")).unwrap();
-    f.buckets.set_policy(&b, "download").unwrap();
-    assert_eq!(f.buckets.policy_setting(&b).unwrap().kind, "download");
+    f.buckets.set_policy(&b, BucketPreset::Download).unwrap();
+    assert_eq!(
+        f.buckets.policy_setting(&b).unwrap().kind.name(),
+        "download"
+    );
     assert_eq!(f.buckets.quota(&b), None, "the old quota is not merged in");
 }
 
@@ -188,13 +191,16 @@ fn settings_of_a_missing_bucket_are_refused() {
     let f = Fixture::new();
     let b = BucketName::parse("nowhere").unwrap();
     assert!(matches!(
-        f.buckets.set_policy(&b, "public"),
+        f.buckets.set_policy(&b, BucketPreset::Public),
         Err(BucketError::Fs(weka_fs::Error::Object(
             ObjectError::NoSuchBucket
         )))
     ));
     assert!(matches!(
-        f.buckets.set_policy(&b, "everything"),
+        "everything"
+            .parse::<BucketPreset>()
+            .map_err(BucketError::from)
+            .and_then(|p| f.buckets.set_policy(&b, p)),
         Err(BucketError::Iam(iam::Error::BucketPolicyKindInvalid(_)))
     ));
     assert!(!f.stored("nowhere"));
@@ -244,5 +250,5 @@ fn an_old_record_reads_back_without_an_id() {
         serde_json::from_str(r#"{"policy":{"kind":"public","json":"{}"},"quota":null}"#).unwrap();
     assert_eq!(old.id, None);
     let policy: Option<BucketPolicyRecord> = old.policy;
-    assert_eq!(policy.map(|p| p.kind).as_deref(), Some("public"));
+    assert_eq!(policy.map(|p| p.kind.name()), Some("public"));
 }

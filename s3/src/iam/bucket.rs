@@ -13,18 +13,15 @@ use super::error::{Error, Result};
 use super::snapshot::BucketSettings;
 use super::store::{self, BucketPolicyRecord, BucketRecord};
 use super::Iam;
-use crate::policy::{self, Policy};
-
-/// Bucket policy presets WEKA knows, besides `none`.
-const BUCKET_PRESETS: [&str; 3] = ["download", "upload", "public"];
+use crate::policy::{BucketPolicyKind, BucketPreset, Policy, UnknownBucketPreset};
 
 /// Limit used to validate bucket policy presets, which we generate ourselves.
 const PRESET_MAX_BYTES: usize = 1 << 16;
 
-/// A bucket's anonymous access setting: `none`, a preset name, or `custom`, with its JSON.
+/// A bucket's anonymous access setting: `none`, a preset, or `custom`, with its JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketPolicySetting {
-    pub kind: String,
+    pub kind: BucketPolicyKind,
     pub json: Option<String>,
 }
 
@@ -37,7 +34,7 @@ impl BucketPolicySetting {
                 json: Some(p.json),
             },
             None => BucketPolicySetting {
-                kind: "none".into(),
+                kind: BucketPolicyKind::Preset(BucketPreset::None),
                 json: None,
             },
         }
@@ -91,20 +88,15 @@ impl Iam {
     pub(crate) fn preset_bucket_policy(
         &self,
         bucket: &str,
-        kind: &str,
+        preset: BucketPreset,
     ) -> Result<Option<BucketPolicyRecord>> {
-        if kind == "none" {
+        let Some(json) = preset.json(bucket) else {
             return Ok(None);
-        }
-        if !BUCKET_PRESETS.contains(&kind) {
-            return Err(Error::BucketPolicyKindInvalid(kind.to_owned()));
-        }
-        let json = policy::bucket_preset(kind, bucket)
-            .ok_or_else(|| Error::BucketPolicyKindInvalid(kind.to_owned()))?;
+        };
         Policy::parse_bucket_policy(&json, PRESET_MAX_BYTES)
             .map_err(|e| Error::PolicyInvalid(e.to_string()))?;
         Ok(Some(BucketPolicyRecord {
-            kind: kind.to_owned(),
+            kind: BucketPolicyKind::Preset(preset),
             json,
         }))
     }
@@ -114,8 +106,14 @@ impl Iam {
         Policy::parse_bucket_policy(json, self.inner.opts.policy_max_bytes)
             .map_err(|e| Error::PolicyInvalid(e.to_string()))?;
         Ok(BucketPolicyRecord {
-            kind: "custom".into(),
+            kind: BucketPolicyKind::Custom,
             json: json.to_owned(),
         })
+    }
+}
+
+impl From<UnknownBucketPreset> for Error {
+    fn from(e: UnknownBucketPreset) -> Error {
+        Error::BucketPolicyKindInvalid(e.0)
     }
 }

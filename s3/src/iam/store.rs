@@ -73,10 +73,11 @@ impl BucketRecord {
     }
 }
 
-/// A bucket's anonymous policy: a preset name (`download`, `upload`, `public`) or `custom`.
+/// A bucket's anonymous policy: a preset (`download`, `upload`, `public`) or `custom`,
+/// stored by name.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct BucketPolicyRecord {
-    pub kind: String,
+    pub kind: crate::policy::BucketPolicyKind,
     pub json: String,
 }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::*;
+use crate::policy::BucketPreset;
 
 const PW: &str = "Passw0rd!x";
 
@@ -181,15 +182,20 @@ fn policies(iam: &Iam) {
 
 fn bucket_settings(iam: &Iam) {
     assert!(iam.bucket_settings("pub").is_none());
-    let download = iam.preset_bucket_policy("pub", "download").unwrap();
+    let download = iam
+        .preset_bucket_policy("pub", BucketPreset::Download)
+        .unwrap();
     assert_eq!(
-        iam.preset_bucket_policy("pub", "none")
+        iam.preset_bucket_policy("pub", BucketPreset::None)
             .unwrap()
             .map(|p| p.kind),
         None
     );
     assert!(matches!(
-        iam.preset_bucket_policy("pub", "everything"),
+        "everything"
+            .parse::<BucketPreset>()
+            .map_err(Error::from)
+            .and_then(|p| iam.preset_bucket_policy("pub", p)),
         Err(Error::BucketPolicyKindInvalid(_))
     ));
     let star = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::pub/*"}]}"#;
@@ -223,7 +229,9 @@ fn store_passes_the_suite_and_keeps_everything_across_a_restart() {
     test_suite(&iam);
     let keep = BucketRecord {
         id: Some("0123456789abcdef0123456789abcdef".into()),
-        policy: iam.preset_bucket_policy("keep", "public").unwrap(),
+        policy: iam
+            .preset_bucket_policy("keep", BucketPreset::Public)
+            .unwrap(),
         quota: None,
     };
     iam.update_bucket("keep", |_| Ok::<_, Error>(Some(keep)))

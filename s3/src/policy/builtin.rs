@@ -134,6 +134,73 @@ impl BucketPreset {
     }
 }
 
+/// A name that is no [`BucketPreset`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown bucket policy preset `{0}`")]
+pub struct UnknownBucketPreset(pub String);
+
+impl std::str::FromStr for BucketPreset {
+    type Err = UnknownBucketPreset;
+
+    /// Parses `none|download|upload|public`.
+    fn from_str(name: &str) -> Result<BucketPreset, UnknownBucketPreset> {
+        BucketPreset::parse(name).ok_or_else(|| UnknownBucketPreset(name.to_owned()))
+    }
+}
+
+impl std::fmt::Display for BucketPreset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a bucket's anonymous access setting is: a preset (`none` when there is no bucket
+/// policy) or a custom document. Stored and sent on the control socket by name
+/// (`none`, `download`, `upload`, `public`, `custom`), as it always was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketPolicyKind {
+    Preset(BucketPreset),
+    Custom,
+}
+
+impl BucketPolicyKind {
+    /// The kind's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BucketPolicyKind::Preset(preset) => preset.name(),
+            BucketPolicyKind::Custom => "custom",
+        }
+    }
+
+    /// Parses a preset name or `custom`.
+    pub fn parse(name: &str) -> Option<BucketPolicyKind> {
+        match name {
+            "custom" => Some(BucketPolicyKind::Custom),
+            preset => BucketPreset::parse(preset).map(BucketPolicyKind::Preset),
+        }
+    }
+}
+
+impl std::fmt::Display for BucketPolicyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for BucketPolicyKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BucketPolicyKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        BucketPolicyKind::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(UnknownBucketPreset(name)))
+    }
+}
+
 /// The JSON of preset `kind` (`none|download|upload|public`) for `bucket`. `None` both
 /// for `none` (no policy) and for an unknown kind: check with `BucketPreset::parse`.
 pub fn bucket_preset(kind: &str, bucket: &str) -> Option<String> {

@@ -23,7 +23,7 @@ mod parse;
 mod statement;
 
 pub use action::{Action, ActionSet};
-pub use builtin::{bucket_preset, builtin, BucketPreset};
+pub use builtin::{bucket_preset, builtin, BucketPolicyKind, BucketPreset, UnknownBucketPreset};
 pub use context::{CondKey, RequestContext};
 pub use error::{Location, PolicyError};
 pub use ops::Requirement;
@@ -241,7 +241,7 @@ mod tests {
     }
 
     fn allowed(policy: &Policy, op: &str, key: Option<&str>, ctx: &RequestContext) -> bool {
-        let reqs = ops::requirements(op, "my-company", key, None);
+        let reqs = ops::requirements_named(op, "my-company", key, None);
         authorize_all(Some(policy), None, |_| None, false, &reqs, ctx).is_allowed()
     }
 
@@ -493,7 +493,7 @@ mod tests {
         let policy = Policy::parse(text, DEFAULT_MAX_BYTES).unwrap();
         let ctx = user("alice");
         let copy = |from: &str, to: &str| {
-            let reqs = ops::requirements("CopyObject", to, Some("k"), Some((from, "k")));
+            let reqs = ops::requirements_named("CopyObject", to, Some("k"), Some((from, "k")));
             authorize_all(Some(&policy), None, |_| None, false, &reqs, &ctx).is_allowed()
         };
         assert!(copy("src", "dst"));
@@ -510,20 +510,20 @@ mod tests {
         .unwrap();
         let public_src = Arc::new(public_src);
         let ctx = RequestContext::new(time::OffsetDateTime::UNIX_EPOCH);
-        let reqs = ops::requirements("CopyObject", "dst", Some("k"), Some(("src", "k")));
+        let reqs = ops::requirements_named("CopyObject", "dst", Some("k"), Some(("src", "k")));
         let lookup = |b: &str| (b == "src").then(|| public_src.clone());
         assert!(
             !authorize_all(None, None, lookup, true, &reqs, &ctx).is_allowed(),
             "no anonymous write on dst"
         );
-        let reqs = ops::requirements("CopyObject", "src", Some("k2"), Some(("src", "k")));
+        let reqs = ops::requirements_named("CopyObject", "src", Some("k2"), Some(("src", "k")));
         assert!(authorize_all(None, None, lookup, true, &reqs, &ctx).is_allowed());
     }
 
     #[test]
     fn unknown_operation_is_denied() {
         let policy = Policy::parse(builtin::READWRITE, DEFAULT_MAX_BYTES).unwrap();
-        let reqs = ops::requirements("LaunchRocket", "b", None, None);
+        let reqs = ops::requirements_named("LaunchRocket", "b", None, None);
         assert!(reqs.is_empty());
         assert!(
             !authorize_all(Some(&policy), None, |_| None, false, &reqs, &user("a")).is_allowed()
@@ -631,11 +631,11 @@ mod tests {
     #[test]
     fn every_operation_maps_to_a_requirement() {
         for op in ops::operations() {
-            let reqs = ops::requirements(op, "b", Some("k"), Some(("s", "k2")));
+            let reqs = ops::requirements_named(op, "b", Some("k"), Some(("s", "k2")));
             let never = matches!(op, "CreateSession" | "WriteGetObjectResponse");
             assert_eq!(reqs.is_empty(), never, "{op}");
         }
-        let list = ops::requirements("ListBuckets", "", None, None);
+        let list = ops::requirements_named("ListBuckets", "", None, None);
         assert_eq!(
             list,
             [Requirement {
@@ -645,11 +645,11 @@ mod tests {
             }]
         );
         assert!(
-            ops::requirements("GetObject", "b", None, None).is_empty(),
+            ops::requirements_named("GetObject", "b", None, None).is_empty(),
             "object operations need a key"
         );
         assert!(
-            ops::requirements("CopyObject", "b", Some("k"), None).is_empty(),
+            ops::requirements_named("CopyObject", "b", Some("k"), None).is_empty(),
             "copy needs a source"
         );
     }
@@ -673,7 +673,7 @@ mod tests {
     )]
     #[test_case("GetObjectTagging", Action::GetObjectTagging, "arn:aws:s3:::b/k")]
     fn operations_map_to_aws_actions(op: &str, action: Action, arn: &str) {
-        let reqs = ops::requirements(op, "b", Some("k"), None);
+        let reqs = ops::requirements_named(op, "b", Some("k"), None);
         assert_eq!(
             reqs,
             [Requirement {

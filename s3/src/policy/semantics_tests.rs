@@ -30,28 +30,28 @@ fn req(action: Action, arn: &str, bucket: &str) -> Requirement {
 #[test]
 fn requests_become_requirements() {
     assert_eq!(
-        ops::requirements("CopyObject", "dst", Some("b"), Some(("src", "a"))),
+        ops::requirements_named("CopyObject", "dst", Some("b"), Some(("src", "a"))),
         [
             req(Action::GetObject, "arn:aws:s3:::src/a", "src"),
             req(Action::PutObject, "arn:aws:s3:::dst/b", "dst")
         ]
     );
     assert_eq!(
-        ops::requirements("DeleteObjects", "b", Some("k"), None),
+        ops::requirements_named("DeleteObjects", "b", Some("k"), None),
         [req(Action::DeleteObject, "arn:aws:s3:::b/k", "b")]
     );
     assert_eq!(
-        ops::requirements("ListObjectsV2", "bucket", None, None),
+        ops::requirements_named("ListObjectsV2", "bucket", None, None),
         [req(Action::ListBucket, "arn:aws:s3:::bucket", "bucket")]
     );
     let ctx = user("a").with_list_params(None, None, None);
     assert_eq!(ctx.values.get("s3:prefix"), Some(&vec![String::new()]));
     assert_eq!(
-        ops::requirements("GetBucketVersioning", "b", None, None)[0].action,
+        ops::requirements_named("GetBucketVersioning", "b", None, None)[0].action,
         Action::GetBucketLocation
     );
     assert_eq!(
-        ops::requirements("ListObjectVersions", "b", None, None)[0].action,
+        ops::requirements_named("ListObjectVersions", "b", None, None)[0].action,
         Action::ListBucket
     );
     let all = parse(builtin::READWRITE);
@@ -60,7 +60,7 @@ fn requests_become_requirements() {
         None,
         |_| None,
         false,
-        &ops::requirements("Nope", "b", None, None),
+        &ops::requirements_named("Nope", "b", None, None),
         &user("a")
     )
     .is_allowed());

@@ -44,8 +44,8 @@ use std::sync::Arc;
 
 pub use keys::{is_temporary_access_key, TEMP_KEY_LEN, TEMP_KEY_PREFIX, TEMP_SECRET_LEN};
 pub use route::{
-    is_sts_http_request, promote_v2_presigned_token, rewrap_s3_error, security_token, StsRoute,
-    Transport,
+    is_sts_http_request, promote_v2_presigned_token, rewrap_s3_error, security_token, StsAction,
+    StsRoute, Transport,
 };
 pub use session::{check_session_policy, Session};
 pub use token::Claims;

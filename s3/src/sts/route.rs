@@ -21,6 +21,9 @@ use s3s::{Body, S3Request, S3Response, S3Result};
 use super::xml::{self, Caller};
 use super::{is_temporary_access_key, Sts, StsError, DEFAULT_DURATION_SECS};
 use crate::iam::Iam;
+use crate::query::{Params, Plus, Utf8};
+use crate::server::{RequestId, RequestOp};
+use crate::xml::ErrorDoc;
 
 /// Largest form body read (s3s reads at most 8 KiB of an unsigned-payload STS body too).
 const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -81,41 +84,53 @@ impl Transport {
     }
 }
 
-/// The form parameters of one STS request.
+/// The form parameters of one STS request, read as an HTML form (`+` is a space) and
+/// refused when an escape decodes to invalid UTF-8.
 #[derive(Debug, Default)]
-struct Form {
-    pairs: Vec<(String, String)>,
-}
+struct Form(Params);
 
 impl Form {
     fn parse(body: &[u8]) -> Result<Form, StsError> {
         let text = std::str::from_utf8(body)
             .map_err(|_| StsError::InvalidParameterValue("body is not UTF-8".to_owned()))?;
-        let mut pairs = Vec::new();
-        for part in text.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            pairs.push((decode(k)?, decode(v)?));
-        }
-        Ok(Form { pairs })
+        Params::parse(text, Plus::Space, Utf8::Strict)
+            .map(Form)
+            .map_err(|_| {
+                StsError::InvalidParameterValue(
+                    "form value is not valid percent-encoded UTF-8".to_owned(),
+                )
+            })
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.get(key)
     }
 }
 
-fn decode(s: &str) -> Result<String, StsError> {
-    let plus = s.replace('+', " ");
-    urlencoding::decode(&plus)
-        .map(std::borrow::Cow::into_owned)
-        .map_err(|_| {
-            StsError::InvalidParameterValue(
-                "form value is not valid percent-encoded UTF-8".to_owned(),
-            )
-        })
+/// The STS actions the door answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StsAction {
+    AssumeRole,
+    GetCallerIdentity,
+}
+
+impl StsAction {
+    /// The action named by a form's `Action`.
+    pub fn parse(name: &str) -> Option<StsAction> {
+        match name {
+            "AssumeRole" => Some(StsAction::AssumeRole),
+            "GetCallerIdentity" => Some(StsAction::GetCallerIdentity),
+            _ => None,
+        }
+    }
+
+    /// The action's name (`AssumeRole`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StsAction::AssumeRole => "AssumeRole",
+            StsAction::GetCallerIdentity => "GetCallerIdentity",
+        }
+    }
 }
 
 /// Whether the request is an STS form POST (`POST /`, form body or no content type).
@@ -135,7 +150,8 @@ fn is_sts_request(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
     }
 }
 
-/// The security token of a request: header, or query parameter of a presigned URL.
+/// The security token of a request: header, or query parameter of a presigned URL (its
+/// name in any case, read as a URL query: `+` is a plus).
 pub fn security_token<'a>(
     headers: &'a HeaderMap,
     uri: &'a Uri,
@@ -143,13 +159,9 @@ pub fn security_token<'a>(
     if let Some(v) = headers.get("x-amz-security-token") {
         return v.to_str().ok().map(std::borrow::Cow::Borrowed);
     }
-    let query = uri.query()?;
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        k.eq_ignore_ascii_case("X-Amz-Security-Token")
-            .then(|| urlencoding::decode(v).ok())
-            .flatten()
-    })
+    let query = Params::query(uri.query()?);
+    let token = query.get_ignore_case("X-Amz-Security-Token")?;
+    Some(std::borrow::Cow::Owned(token.to_owned()))
 }
 
 /// Makes a SigV2 presigned URL of temporary credentials verifiable by s3s.
@@ -167,20 +179,14 @@ pub fn promote_v2_presigned_token<B>(req: &mut http::Request<B>) {
     let Some(query) = req.uri().query() else {
         return;
     };
-    let param = |name: &str| {
-        query.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            (k == name).then_some(v)
-        })
-    };
-    if param("AWSAccessKeyId").is_none() || param("Signature").is_none() {
+    let query = Params::query(query);
+    if query.get("AWSAccessKeyId").is_none() || query.get("Signature").is_none() {
         return;
     }
-    let Some(token) = param("x-amz-security-token").and_then(|v| urlencoding::decode(v).ok())
-    else {
+    let Some(token) = query.get("x-amz-security-token") else {
         return;
     };
-    if let Ok(value) = HeaderValue::from_str(&token) {
+    if let Ok(value) = HeaderValue::from_str(token) {
         req.headers_mut().insert("x-amz-security-token", value);
     }
 }
@@ -199,7 +205,7 @@ pub fn is_sts_http_request<B>(req: &http::Request<B>) -> bool {
 /// document's `<RequestId>`; successes and non-XML bodies pass unchanged.
 pub async fn rewrap_s3_error(
     mut resp: http::Response<Body>,
-    request_id: &str,
+    request_id: &RequestId,
 ) -> http::Response<Body> {
     if resp.status().is_success() {
         return resp;
@@ -209,25 +215,14 @@ pub async fn rewrap_s3_error(
     let Ok(bytes) = resp.body_mut().store_all_limited(MAX_FORM_BYTES).await else {
         return resp;
     };
-    let text = String::from_utf8_lossy(&bytes);
-    let (Some(start), Some(end)) = (text.find("<Error>"), text.rfind("</Error>")) else {
+    // An STS ErrorResponse (the route's own answers) or any other body is not an S3
+    // error document and passes unchanged.
+    let Some(mut doc) = ErrorDoc::parse(&bytes) else {
         return resp;
     };
-    if text.contains("<ErrorResponse") || end < start {
-        return resp;
-    }
-    let inner = text[start + "<Error>".len()..end].replace(
-        "<Code>InvalidAccessKeyId</Code>",
-        "<Code>InvalidClientTokenId</Code>",
-    );
-    let kind = if resp.status().is_server_error() {
-        "Receiver"
-    } else {
-        "Sender"
-    };
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>{kind}</Type>{inner}</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
-    );
+    doc.rename_value("Code", "InvalidAccessKeyId", "InvalidClientTokenId");
+    let kind = xml::fault(resp.status().as_u16());
+    let body = doc.to_sts_xml(xml::NS, kind, request_id.as_str());
     resp.headers_mut().remove(http::header::CONTENT_LENGTH);
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -272,22 +267,20 @@ impl StsRoute {
         &self,
         req: &S3Request<Body>,
         form: &Form,
-        request_id: &str,
+        request_id: &RequestId,
     ) -> Result<String, StsError> {
-        let action = form.get("Action").unwrap_or_default();
+        let name = form.get("Action").unwrap_or_default();
+        let Some(action) = StsAction::parse(name) else {
+            return Err(match name {
+                "" => StsError::InvalidAction("(missing Action)".to_owned()),
+                other => StsError::InvalidAction(other.chars().take(64).collect()),
+            });
+        };
+        let caller = self.verify_caller(req)?;
+        note(req, action, &caller);
         match action {
-            "AssumeRole" => {
-                let caller = self.verify_caller(req)?;
-                note(req, action, &caller);
-                self.assume_role(caller, form, request_id)
-            }
-            "GetCallerIdentity" => {
-                let caller = self.verify_caller(req)?;
-                note(req, action, &caller);
-                Ok(caller_identity(&caller, request_id))
-            }
-            "" => Err(StsError::InvalidAction("(missing Action)".to_owned())),
-            other => Err(StsError::InvalidAction(other.chars().take(64).collect())),
+            StsAction::AssumeRole => self.assume_role(caller, form, request_id.as_str()),
+            StsAction::GetCallerIdentity => Ok(caller_identity(&caller, request_id.as_str())),
         }
     }
 
@@ -326,7 +319,7 @@ impl StsRoute {
 }
 
 /// Tells the access log and metrics which STS action ran and for whom.
-fn note(req: &S3Request<Body>, action: &str, caller: &Verified) {
+fn note(req: &S3Request<Body>, action: StsAction, caller: &Verified) {
     let Some(peer) = req.extensions.get::<crate::auth::Peer>() else {
         return;
     };
@@ -338,7 +331,7 @@ fn note(req: &S3Request<Body>, action: &str, caller: &Verified) {
         .seen
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    seen.op = format!("sts:{action}");
+    seen.op = RequestOp::StsCall(action);
     seen.user = Some(user);
 }
 
@@ -377,31 +370,40 @@ fn check_session_name(name: &str) -> Result<(), StsError> {
     ))
 }
 
-fn request_id() -> String {
-    let bytes: [u8; 8] = rand::random();
-    hex::encode_upper(bytes)
-}
-
-fn xml_response(status: StatusCode, body: String, request_id: &str) -> S3Response<Body> {
+/// An STS answer, with the request's id in `x-amzn-requestid` (the server adds the same id
+/// as `x-amz-request-id`).
+fn xml_response(status: StatusCode, body: String, request_id: &RequestId) -> S3Response<Body> {
     let mut resp = S3Response::with_status(Body::from(body), status);
     resp.headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/xml"),
     );
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        resp.headers.insert("x-amzn-requestid", v);
-    }
+    resp.headers
+        .insert("x-amzn-requestid", request_id.header_value());
     resp
 }
 
-fn error_response(err: &StsError, request_id: &str) -> S3Response<Body> {
-    if err.http_status() >= 500 {
-        tracing::warn!(request_id, error = %err, "STS request failed");
-    } else {
-        tracing::info!(request_id, code = err.sts_code(), error = %err, "STS request refused");
+/// The `ErrorResponse` of a refused or failed STS request. It logs nothing itself: the
+/// error goes into the request's record, and the server writes the request's one log line
+/// with it, under the request's id (`server::log_outcome`).
+fn error_response(
+    req: &S3Request<Body>,
+    err: &StsError,
+    request_id: &RequestId,
+) -> S3Response<Body> {
+    if let Some(peer) = req.extensions.get::<crate::auth::Peer>() {
+        let mut seen = peer
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.error = Some(format!("{} ({err})", err.sts_code()));
     }
     let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    xml_response(status, xml::error_response(err, request_id), request_id)
+    xml_response(
+        status,
+        xml::error_response(err, request_id.as_str()),
+        request_id,
+    )
 }
 
 async fn read_form(req: &mut S3Request<Body>) -> Result<Form, StsError> {
@@ -442,9 +444,14 @@ impl S3Route for StsRoute {
     }
 
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        let rid = request_id();
+        // The server's id for this request; a fresh one only when not served by it.
+        let rid = req
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(RequestId::generate);
         if let Err(refused) = self.check_transport(&req) {
-            return Ok(error_response(&refused, &rid));
+            return Ok(error_response(&req, &refused, &rid));
         }
         let result = match read_form(&mut req).await {
             Ok(form) => {
@@ -455,7 +462,7 @@ impl S3Route for StsRoute {
         };
         Ok(match result {
             Ok(xml) => xml_response(StatusCode::OK, xml, &rid),
-            Err(err) => error_response(&err, &rid),
+            Err(err) => error_response(&req, &err, &rid),
         })
     }
 }
@@ -471,10 +478,9 @@ fn record_action(req: &S3Request<Body>, action: Option<&str>) {
         .seen
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    seen.op = match action {
-        Some(a @ ("AssumeRole" | "GetCallerIdentity")) => a.to_owned(),
-        _ => "-".to_owned(),
-    };
+    seen.op = action
+        .and_then(StsAction::parse)
+        .map_or(RequestOp::Unrouted, RequestOp::StsAction);
     seen.user = req.credentials.as_ref().map(|c| c.access_key.clone());
 }
 
@@ -562,14 +568,15 @@ mod tests {
         let s3 = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidAccessKeyId</Code><Message>m</Message></Error>"#;
         let mut resp = http::Response::new(Body::from(s3.to_owned()));
         *resp.status_mut() = StatusCode::FORBIDDEN;
-        let mut out = rewrap_s3_error(resp, "RID").await;
+        let rid = RequestId::from_static("RID");
+        let mut out = rewrap_s3_error(resp, &rid).await;
         let body = out.body_mut().store_all_limited(4096).await.unwrap();
         let text = String::from_utf8(body.to_vec()).unwrap();
         assert!(text.contains("<ErrorResponse"), "{text}");
         assert!(text.contains("<Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>m</Message></Error>"), "{text}");
         assert!(text.contains("<RequestId>RID</RequestId>"), "{text}");
         let ok = http::Response::new(Body::from("<AssumeRoleResponse/>".to_owned()));
-        let mut same = rewrap_s3_error(ok, "RID").await;
+        let mut same = rewrap_s3_error(ok, &rid).await;
         assert_eq!(
             same.body_mut()
                 .store_all_limited(4096)

@@ -1,31 +1,20 @@
 //! STS XML documents: `AssumeRoleResponse`, `GetCallerIdentityResponse`, `ErrorResponse`.
 //!
 //! Owns the exact element names botocore and the AWS SDKs parse (query protocol,
-//! namespace `https://sts.amazonaws.com/doc/2011-06-15/`). Every value is escaped.
-//! This module performs no I/O.
-
-use std::fmt::Write as _;
+//! namespace `https://sts.amazonaws.com/doc/2011-06-15/`), written with `crate::xml`'s
+//! writer, which escapes every value. This module performs no I/O.
 
 use super::{StsError, TempCredentials};
+use crate::xml::{document, element, element_ns, text, ErrorDoc, XmlWriter};
 
-const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+/// The namespace of every STS document (`2011-06-15`).
+pub const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 /// The account id wekad reports (it has a single account).
 pub const ACCOUNT_ID: &str = "000000000000";
 
-/// Escapes `s` for XML text content.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// `<ResponseMetadata><RequestId>request_id</RequestId></ResponseMetadata>`.
+fn response_metadata(w: &mut XmlWriter, request_id: &str) -> std::io::Result<()> {
+    element(w, "ResponseMetadata", |w| text(w, "RequestId", request_id))
 }
 
 /// The `AssumeRoleResponse` for `creds` issued to `user` as session `session_name`.
@@ -35,24 +24,26 @@ pub fn assume_role_response(
     session_name: &str,
     request_id: &str,
 ) -> String {
-    let mut x = String::with_capacity(1024 + creds.session_token.len());
-    let _ = write!(
-        x,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AssumeRoleResponse xmlns=\"{NS}\"><AssumeRoleResult>\
-         <AssumedRoleUser><Arn>arn:aws:sts::{ACCOUNT_ID}:assumed-role/{user}/{session}</Arn>\
-         <AssumedRoleId>{ak}:{session}</AssumedRoleId></AssumedRoleUser>\
-         <Credentials><AccessKeyId>{ak}</AccessKeyId><SecretAccessKey>{sk}</SecretAccessKey>\
-         <SessionToken>{token}</SessionToken><Expiration>{exp}</Expiration></Credentials>\
-         </AssumeRoleResult><ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></AssumeRoleResponse>",
-        user = escape(user),
-        session = escape(session_name),
-        ak = escape(&creds.access_key_id),
-        sk = escape(&creds.secret_access_key),
-        token = escape(&creds.session_token),
-        exp = creds.expiration_rfc3339(),
-        rid = escape(request_id),
-    );
-    x
+    let ak = &creds.access_key_id;
+    document(|w| {
+        element_ns(w, "AssumeRoleResponse", NS, |w| {
+            element(w, "AssumeRoleResult", |w| {
+                element(w, "AssumedRoleUser", |w| {
+                    let arn =
+                        format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/{user}/{session_name}");
+                    text(w, "Arn", &arn)?;
+                    text(w, "AssumedRoleId", &format!("{ak}:{session_name}"))
+                })?;
+                element(w, "Credentials", |w| {
+                    text(w, "AccessKeyId", ak)?;
+                    text(w, "SecretAccessKey", &creds.secret_access_key)?;
+                    text(w, "SessionToken", &creds.session_token)?;
+                    text(w, "Expiration", &creds.expiration_rfc3339())
+                })
+            })?;
+            response_metadata(w, request_id)
+        })
+    })
 }
 
 /// Who is calling, for `GetCallerIdentity`.
@@ -79,29 +70,33 @@ pub fn caller_identity_response(caller: &Caller<'_>, request_id: &str) -> String
             format!("{access_key}:{parent}"),
         ),
     };
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<GetCallerIdentityResponse xmlns=\"{NS}\"><GetCallerIdentityResult>\
-         <Arn>{}</Arn><UserId>{}</UserId><Account>{ACCOUNT_ID}</Account></GetCallerIdentityResult>\
-         <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
-        escape(&arn),
-        escape(&user_id),
-        escape(request_id)
-    )
+    document(|w| {
+        element_ns(w, "GetCallerIdentityResponse", NS, |w| {
+            element(w, "GetCallerIdentityResult", |w| {
+                text(w, "Arn", &arn)?;
+                text(w, "UserId", &user_id)?;
+                text(w, "Account", ACCOUNT_ID)
+            })?;
+            response_metadata(w, request_id)
+        })
+    })
+}
+
+/// The `<Type>` of an STS error: `Receiver` for a server fault (5xx), else `Sender`.
+pub fn fault(status: u16) -> &'static str {
+    if status >= 500 {
+        "Receiver"
+    } else {
+        "Sender"
+    }
 }
 
 /// The `ErrorResponse` for `err`.
 pub fn error_response(err: &StsError, request_id: &str) -> String {
-    let kind = if err.http_status() >= 500 {
-        "Receiver"
-    } else {
-        "Sender"
-    };
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{NS}\"><Error><Type>{kind}</Type>\
-         <Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
-        err.sts_code(),
-        escape(&err.client_message()),
-        escape(request_id)
+    ErrorDoc::new(err.sts_code(), &err.client_message()).to_sts_xml(
+        NS,
+        fault(err.http_status()),
+        request_id,
     )
 }
 
@@ -116,6 +111,26 @@ mod tests {
         assert!(x.contains("<Code>MalformedPolicyDocument</Code>"));
         assert!(x.contains("bad &lt;Action&gt; &amp; more"));
         assert!(x.contains("<Type>Sender</Type>") && x.contains("<RequestId>RID</RequestId>"));
+    }
+
+    #[test]
+    fn an_assume_role_response_has_the_elements_sdks_parse_in_order() {
+        let creds = TempCredentials {
+            access_key_id: "ASIAEXAMPLE".to_owned(),
+            secret_access_key: "s<k".to_owned(),
+            session_token: "t.o.k".to_owned(),
+            expiration: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let x = assume_role_response(&creds, "alice", "sess", "RID");
+        assert_eq!(
+            x,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>\
+             <AssumedRoleUser><Arn>arn:aws:sts::000000000000:assumed-role/alice/sess</Arn>\
+             <AssumedRoleId>ASIAEXAMPLE:sess</AssumedRoleId></AssumedRoleUser>\
+             <Credentials><AccessKeyId>ASIAEXAMPLE</AccessKeyId><SecretAccessKey>s&lt;k</SecretAccessKey>\
+             <SessionToken>t.o.k</SessionToken><Expiration>1970-01-01T00:00:00Z</Expiration></Credentials>\
+             </AssumeRoleResult><ResponseMetadata><RequestId>RID</RequestId></ResponseMetadata></AssumeRoleResponse>"
+        );
     }
 
     #[test]
