@@ -47,7 +47,7 @@ use fuser::{
     TimeOrNow, WriteFlags,
 };
 
-use super::pool::{self, Pool};
+use super::pool::Pool;
 use super::stats::{FuseStats, Op};
 use super::uring;
 use crate::error::Error;
@@ -90,8 +90,6 @@ pub(crate) struct Adapter {
     pool: Pool,
     shared: Arc<Shared>,
     want: Transport,
-    /// Pin fuser's reader threads, one per CPU (see `pool::readers`).
-    pin_readers: bool,
     backing: Arc<Mutex<Backing>>,
 }
 
@@ -131,7 +129,6 @@ impl Adapter {
             pool: Pool::new(threads),
             shared,
             want,
-            pin_readers: pool::readers().1,
             backing: Arc::default(),
         }
     }
@@ -164,12 +161,8 @@ impl Adapter {
         }
     }
 
-    /// What a worker needs: the engine and the stats. Called first by every request,
-    /// on the thread that received it, which is placed on its CPU the first time.
+    /// What a worker needs: the engine and the stats. Called first by every request.
     fn ctx(&self, op: Op) -> Ctx {
-        if self.pin_readers {
-            pool::place_reader();
-        }
         self.shared.stats.call(op);
         Ctx {
             tree: self.tree.clone(),
