@@ -237,7 +237,7 @@ impl Mounted {
             return Ok(());
         };
         self.alive.store(false, Ordering::Relaxed);
-        let clean = match mount::umount(&self.mountpoint, 0) {
+        let clean = match mount::umount(&self.mountpoint, nix::mount::MntFlags::empty()) {
             Ok(()) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                 tracing::warn!(mountpoint = %self.mountpoint.display(), "mount busy: unmounting lazily");
