@@ -548,6 +548,12 @@ impl Server {
         let replied = std::mem::take(&mut *self.queue.replied_list());
         for i in replied {
             if !self.queue.arena.hand_to_kernel(i) {
+                // Only a reply queued twice could get here; the first one re-armed it.
+                tracing::warn!(
+                    qid = self.queue.qid,
+                    entry = i,
+                    "commit for an entry without a reply"
+                );
                 continue;
             }
             let sqe = uring_cmd(
@@ -658,6 +664,31 @@ mod tests {
         assert_eq!(payload_len(1 << 20, 128 << 10), 1 << 20);
         assert_eq!(payload_len(4096, 4096), 8192);
         assert!(payload_len(1 << 20, 2 << 20) >= 2 << 20);
+    }
+
+    /// The raw bytes of an SQE, to check them against the kernel's layout.
+    fn sqe_bytes(sqe: &squeue::Entry128) -> [u8; 128] {
+        // SAFETY: `Entry128` is `#[repr(C)]`, 128 bytes (asserted in `with_len`) of plain
+        // integers and byte arrays (the kernel's `io_uring_sqe` and its command area)
+        // without padding, so every byte is initialised; `read_unaligned` has no
+        // alignment requirement.
+        unsafe { std::ptr::from_ref(sqe).cast::<[u8; 128]>().read_unaligned() }
+    }
+
+    #[test]
+    fn register_sqe_carries_two_iovecs_and_the_queue() {
+        let sqe = uring_cmd(7, abi::CMD_REGISTER, 3, 0, Some(0x1000));
+        let bytes = sqe_bytes(&sqe);
+        let len = abi::SQE_LEN_OFFSET;
+        assert_eq!(bytes[len..len + 4], 2u32.to_ne_bytes());
+        assert_eq!(bytes[4..8], 7i32.to_ne_bytes(), "fd");
+        assert_eq!(bytes[16..24], 0x1000u64.to_ne_bytes(), "addr: the iovecs");
+        // sqe->cmd starts at byte 48: flags, commit_id, then qid at 64.
+        assert_eq!(bytes[64..66], 3u16.to_ne_bytes());
+        let commit = uring_cmd(7, abi::CMD_COMMIT_AND_FETCH, 1, 0xabcd, None);
+        let bytes = sqe_bytes(&commit);
+        assert_eq!(bytes[56..64], 0xabcdu64.to_ne_bytes());
+        assert_eq!(bytes[len..len + 4], [0; 4]);
     }
 
     fn entry(arena: &Arena, from: Owner) -> Claim<'_> {
