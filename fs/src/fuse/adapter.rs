@@ -58,7 +58,7 @@ use fuser::{
     TimeOrNow, WriteFlags,
 };
 
-use super::pool::{self, Pool};
+use super::pool::Pool;
 use super::stats::{FuseStats, Op};
 use super::uring;
 use crate::error::Error;
@@ -104,8 +104,6 @@ pub(crate) struct Adapter {
     pool: Pool,
     shared: Arc<Shared>,
     want: Transport,
-    /// Pin fuser's reader threads, one per CPU (see `pool::readers`).
-    pin_readers: bool,
     /// Opens, creates and releases files; offers them to the kernel for passthrough
     /// once INIT agreed on it.
     opener: Arc<Opener<BackingId>>,
@@ -122,7 +120,6 @@ impl Adapter {
             pool: Pool::new(threads),
             shared,
             want,
-            pin_readers: pool::readers().1,
             opener: Arc::new(Opener::plain(tree.clone())),
             tree,
         }
@@ -156,12 +153,8 @@ impl Adapter {
         }
     }
 
-    /// What a worker needs: the engine and the stats. Called first by every request,
-    /// on the thread that received it, which is placed on its CPU the first time.
+    /// What a worker needs: the engine and the stats. Called first by every request.
     fn ctx(&self, op: Op) -> Ctx {
-        if self.pin_readers {
-            pool::place_reader();
-        }
         self.shared.stats.call(op);
         Ctx {
             tree: self.tree.clone(),

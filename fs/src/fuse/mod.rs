@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
-use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
+use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter, ThreadStart};
 
 pub use mount::{
     check_fuse_available, clear_stale_mount, is_mounted, is_stale_errno, lazy_unmount, mount_state,
@@ -151,7 +151,9 @@ fn session_config(opts: &MountOptions) -> Config {
     // `All` mounts with `allow_other`; `Owner` (fuser's default) refuses other users.
     // Several threads read /dev/fuse (see `pool::readers`); over io_uring they only get
     // FORGET and INTERRUPT.
-    config.n_threads = Some(pool::readers().0);
+    let (readers, pin) = pool::readers();
+    config.n_threads = Some(readers);
+    config.thread_start = Some(ThreadStart::new(move |i| pool::start_reader(i, pin)));
     config.acl = if opts.allow_other {
         SessionACL::All
     } else {
@@ -235,7 +237,7 @@ impl Mounted {
             return Ok(());
         };
         self.alive.store(false, Ordering::Relaxed);
-        let clean = match mount::umount(&self.mountpoint, 0) {
+        let clean = match mount::umount(&self.mountpoint, nix::mount::MntFlags::empty()) {
             Ok(()) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                 tracing::warn!(mountpoint = %self.mountpoint.display(), "mount busy: unmounting lazily");

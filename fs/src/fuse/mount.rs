@@ -9,6 +9,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use nix::mount::MntFlags;
+
 use crate::error::{Error, Result};
 
 /// The state of a mount point.
@@ -141,7 +143,7 @@ pub fn lazy_unmount(path: &Path) -> Result<()> {
             return Ok(());
         }
     }
-    umount(path, libc::MNT_DETACH).map_err(|e| match status {
+    umount(path, MntFlags::MNT_DETACH).map_err(|e| match status {
         Ok(out) if !out.stderr.is_empty() => Error::io_at(
             path,
             io::Error::new(
@@ -157,15 +159,8 @@ pub fn lazy_unmount(path: &Path) -> Result<()> {
 }
 
 /// `umount2(path, flags)`.
-pub(crate) fn umount(path: &Path, flags: libc::c_int) -> io::Result<()> {
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `c` is a valid C string.
-    if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+pub(crate) fn umount(path: &Path, flags: MntFlags) -> io::Result<()> {
+    nix::mount::umount2(path, flags).map_err(io::Error::from)
 }
 
 #[cfg(test)]

@@ -66,24 +66,6 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// Pins the calling thread to `cpu`.
-pub(crate) fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays inside it for cpu <
-    // CPU_SETSIZE (checked), and sched_setaffinity only reads it.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    match rc {
-        0 => Ok(()),
-        _ => Err(std::io::Error::last_os_error()),
-    }
-}
-
 /// Threads reading `/dev/fuse`: one per CPU, up to this many.
 const MAX_READERS: usize = 8;
 
@@ -97,38 +79,31 @@ pub(crate) fn readers() -> (usize, bool) {
     (cpus.min(MAX_READERS), cpus <= MAX_READERS)
 }
 
-thread_local! {
-    static PLACED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Pins fuser's reader thread `fuser-<i>` to CPU `i` the first time it serves a request
-/// (fuser starts those threads itself). Any other thread is left alone.
-pub(crate) fn place_reader() {
-    if PLACED.with(|p| p.replace(true)) {
-        return;
-    }
-    let current = std::thread::current();
-    let Some(i) = current
-        .name()
-        .and_then(|n| n.strip_prefix("fuser-"))
-        .and_then(|i| i.parse::<usize>().ok())
-    else {
-        return;
-    };
-    if let Err(e) = pin_to_cpu(i) {
-        tracing::debug!(cpu = i, "cannot pin FUSE reader thread: {e}");
+/// Places fuser's reader thread `index`: fuser calls this first on each of its event loop
+/// threads (`Config::thread_start`), which pins it to CPU `index` when `pin` (see
+/// `readers`). Its umask is already 0: fuser starts it from the session thread, whose
+/// filesystem attributes it shares.
+pub(crate) fn start_reader(index: usize, pin: bool) {
+    if pin {
+        if let Err(e) = fuse_uring::pin_to_cpu(index) {
+            tracing::debug!(cpu = index, "cannot pin FUSE reader thread: {e}");
+        }
     }
 }
 
 /// Gives this thread its own umask of 0 (see the module docs).
 pub(crate) fn own_umask() {
-    // SAFETY: unshare(CLONE_FS) only affects the calling thread's filesystem attributes
-    // (cwd, root, umask); it is allowed in a multithreaded process.
-    if unsafe { libc::unshare(libc::CLONE_FS) } == 0 {
-        // SAFETY: umask cannot fail; after unshare it only affects this thread.
-        unsafe { libc::umask(0) };
-    } else {
-        tracing::warn!("unshare(CLONE_FS) failed; new files get modes fixed up after creation");
+    // SAFETY: `unshare_unsafe` is unsafe because of `UnshareFlags::FILES` (other threads'
+    // descriptors would vanish from this one); `FS` only gives this thread its own cwd,
+    // root and umask, which is allowed in a multithreaded process.
+    match unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) } {
+        Ok(()) => {
+            // After the unshare this only affects this thread.
+            rustix::process::umask(rustix::fs::Mode::empty());
+        }
+        Err(e) => tracing::warn!(
+            "unshare(CLONE_FS) failed ({e}); new files get modes fixed up after creation"
+        ),
     }
 }
 
@@ -184,9 +159,8 @@ mod tests {
         let pool = Pool::new(1);
         let (tx, rx) = channel();
         pool.spawn(move || {
-            // SAFETY: umask cannot fail; set it back to what it was right away.
-            let old = unsafe { libc::umask(0) };
-            let _ = tx.send(old);
+            let old = rustix::process::umask(rustix::fs::Mode::empty());
+            let _ = tx.send(old.bits());
         });
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 0);
     }

@@ -1,5 +1,6 @@
 use std::io;
 use std::os::fd::AsFd;
+use std::os::fd::AsRawFd;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
@@ -28,7 +29,7 @@ impl Channel {
 
     /// Receives data up to the capacity of the given buffer (can block).
     fn receive(&self, buffer: &mut [u8]) -> nix::Result<usize> {
-        nix::unistd::read(&self.0, buffer)
+        nix::unistd::read(self.0.as_raw_fd(), buffer)
     }
 
     /// Receives data up to the capacity of the given buffer (can block),

@@ -72,3 +72,35 @@ impl<FS: Filesystem> Dispatcher<FS> {
         Ok(())
     }
 }
+
+/// A hook run first on each of the session's event loop threads, with the thread's
+/// index (`0..n_threads`): wekad pins reader `i` to CPU `i` with it, instead of
+/// recognising the threads by name. Set through [`crate::Config::thread_start`].
+#[derive(Clone)]
+pub struct ThreadStart(Arc<dyn Fn(usize) + Send + Sync>);
+
+impl ThreadStart {
+    /// Wraps `hook`.
+    pub fn new(hook: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(hook))
+    }
+
+    pub(crate) fn call(&self, index: usize) {
+        (self.0)(index);
+    }
+}
+
+impl fmt::Debug for ThreadStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadStart").finish_non_exhaustive()
+    }
+}
+
+/// Two hooks are equal when they are the same closure (`Config` derives `Eq`).
+impl PartialEq for ThreadStart {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ThreadStart {}

@@ -78,6 +78,7 @@ pub use crate::session::BackgroundSession;
 use crate::session::MAX_WRITE_SIZE;
 pub use crate::dispatch::Dispatcher;
 pub use crate::dispatch::ReplySink;
+pub use crate::dispatch::ThreadStart;
 pub use crate::session::Session;
 pub use crate::session::SessionACL;
 pub use crate::session::SessionUnmounter;

@@ -319,11 +319,13 @@ impl<FS: Filesystem> Session<FS> {
                 allowed,
                 session_owner,
             };
-            threads.push(
-                thread::Builder::new()
-                    .name(thread_name)
-                    .spawn(move || event_loop.event_loop())?,
-            );
+            let thread_start = config.thread_start.clone();
+            threads.push(thread::Builder::new().name(thread_name).spawn(move || {
+                if let Some(hook) = thread_start {
+                    hook.call(i);
+                }
+                event_loop.event_loop()
+            })?);
         }
 
         let mut reply: io::Result<()> = Ok(());

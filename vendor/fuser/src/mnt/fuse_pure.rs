@@ -245,7 +245,7 @@ unsafe fn clear_cloexec_in_pre_exec(command: &mut Command, fd: BorrowedFd<'_>) {
     let fd = fd.as_raw_fd();
     unsafe {
         command.pre_exec(move || {
-            let fd = BorrowedFd::borrow_raw(fd);
+            // nix 0.29's fcntl takes the raw descriptor.
             let current_flags = fcntl(fd, FcntlArg::F_GETFD)?;
             let current_flags = FdFlag::from_bits_retain(current_flags);
             if current_flags.contains(FdFlag::FD_CLOEXEC) {
@@ -317,9 +317,9 @@ fn fuse_mount_fusermount(
     } else {
         if let Some(mut stdout) = fusermount_child.stdout {
             // TODO: do not ignore error.
-            if let Ok(flags) = fcntl(&stdout, FcntlArg::F_GETFL) {
+            if let Ok(flags) = fcntl(stdout.as_raw_fd(), FcntlArg::F_GETFL) {
                 let new_flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
-                let _ = fcntl(&stdout, FcntlArg::F_SETFL(new_flags));
+                let _ = fcntl(stdout.as_raw_fd(), FcntlArg::F_SETFL(new_flags));
             }
             let mut buf = vec![0; 64 * 1024];
             if let Ok(len) = stdout.read(&mut buf) {
@@ -328,9 +328,9 @@ fn fuse_mount_fusermount(
         }
         if let Some(mut stderr) = fusermount_child.stderr {
             // TODO: do not ignore error.
-            if let Ok(flags) = fcntl(&stderr, FcntlArg::F_GETFL) {
+            if let Ok(flags) = fcntl(stderr.as_raw_fd(), FcntlArg::F_GETFL) {
                 let new_flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
-                let _ = fcntl(&stderr, FcntlArg::F_SETFL(new_flags));
+                let _ = fcntl(stderr.as_raw_fd(), FcntlArg::F_SETFL(new_flags));
             }
             let mut buf = vec![0; 64 * 1024];
             if let Ok(len) = stderr.read(&mut buf) {
@@ -340,7 +340,7 @@ fn fuse_mount_fusermount(
     }
 
     // TODO: do not ignore error.
-    let _ = fcntl(&file, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    let _ = fcntl(file.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
 
     Ok((file, receive_socket))
 }

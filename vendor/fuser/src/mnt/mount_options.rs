@@ -18,6 +18,9 @@ pub struct Config {
     /// This enables more efficient request processing
     /// when multiple threads are used. Requires Linux 4.5+.
     pub clone_fd: bool,
+    /// wekad addition: called first on each event loop thread, with its index
+    /// (`0..n_threads`), e.g. to pin it to a CPU.
+    pub thread_start: Option<crate::ThreadStart>,
 }
 
 /// Mount options accepted by the FUSE filesystem type
