@@ -5,10 +5,8 @@
 //! missing mount point directory), or fails with the problem and the command or setting
 //! that fixes it. Checks never delete data: a non-empty mount point is refused, not cleared.
 
-use std::ffi::CString;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
@@ -201,7 +199,7 @@ pub fn data_dir_usable(data: &Path) -> Result<()> {
         .create_new(true)
         .open(&probe)
         .map_err(not_writable)?;
-    let xattrs = probe_xattr(&probe);
+    let xattrs = weka_fs::disk::probe_xattr(std::os::fd::AsFd::as_fd(&file));
     drop(file);
     std::fs::remove_file(&probe).map_err(not_writable)?;
     xattrs.map_err(|e| {
@@ -210,32 +208,6 @@ pub fn data_dir_usable(data: &Path) -> Result<()> {
             "wekad keeps ETags and object metadata in user.* xattrs: use ext4, xfs, btrfs or tmpfs, or mount with `user_xattr`",
         )
     })
-}
-
-/// Sets and removes `user.wekad.probe` on `path`.
-fn probe_xattr(path: &Path) -> std::io::Result<()> {
-    let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| ErrorKind::InvalidInput)?;
-    let name = c"user.wekad.probe";
-    let value = b"1";
-    // SAFETY: both strings are NUL-terminated and live across the call; value/len describe a valid buffer.
-    let rc = unsafe {
-        libc::setxattr(
-            cpath.as_ptr(),
-            name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both strings are NUL-terminated and live across the call.
-    let rc = unsafe { libc::removexattr(cpath.as_ptr(), name.as_ptr()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Binds a TCP listener, turning "address in use" into an actionable message.

@@ -3,6 +3,10 @@
 //! Variants name what happened, not where. `errno()` is the single translation to FUSE;
 //! the S3 crate has its own single translation to S3 codes. No arm is a wildcard, so a new
 //! variant does not compile until someone chooses its errno.
+//!
+//! The refusals of the object view (`ObjectError`, `KeyError`, `BucketNameError`) are
+//! defined here too, beside `NameError`, so that this module is a leaf: it depends on
+//! nothing else in the crate, and `object` re-exports them under their old paths.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +26,86 @@ pub enum NameError {
     TooLong(usize),
     #[error("name is reserved for wekad's internal use")]
     Reserved,
+}
+
+/// Why a key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("key is empty")]
+    Empty,
+    #[error("key is {0} bytes, more than 1024")]
+    TooLong(usize),
+    #[error("key starts with `/`")]
+    LeadingSlash,
+    #[error("key has an empty, `.` or `..` segment")]
+    BadSegment,
+    #[error("key contains NUL")]
+    Nul,
+    #[error("key segment is {0} bytes, more than 255")]
+    SegmentTooLong(usize),
+    #[error("key names wekad's internal area")]
+    Reserved,
+}
+
+/// A bucket name that breaks the naming rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid bucket name `{0}`: 3-63 characters of a-z, 0-9, `.` and `-`, starting and ending with a letter or digit, no `..`, `.-` or `-.`, not an IP address, no reserved prefix or suffix")]
+pub struct BucketNameError(pub String);
+
+/// An object-view failure with an S3 meaning.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObjectError {
+    #[error(transparent)]
+    BucketName(#[from] BucketNameError),
+    #[error("invalid key: {0}")]
+    Key(#[from] KeyError),
+    #[error("bucket does not exist")]
+    NoSuchBucket,
+    #[error("bucket already exists")]
+    BucketExists,
+    #[error("bucket is not empty")]
+    BucketNotEmpty,
+    #[error("object does not exist")]
+    NoSuchKey,
+    #[error("`{path}` is in the way: {why}")]
+    Conflict { path: String, why: &'static str },
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("content does not match {0}")]
+    BadDigest(&'static str),
+    #[error("user metadata is {0} bytes, more than 2048")]
+    MetadataTooLarge(usize),
+    #[error("no such multipart upload")]
+    NoSuchUpload,
+    #[error("part {0} is missing or its ETag does not match")]
+    InvalidPart(u32),
+    #[error("parts are not in ascending order")]
+    InvalidPartOrder,
+    #[error("part {0} is smaller than 5 MiB and not the last")]
+    EntityTooSmall(u32),
+    #[error("body shorter than its Content-Length")]
+    IncompleteBody,
+}
+
+impl ObjectError {
+    /// The errno if this ever reaches FUSE (it does not in practice).
+    pub fn errno(&self) -> i32 {
+        match self {
+            ObjectError::BucketName(_) | ObjectError::Key(_) => libc::EINVAL,
+            ObjectError::NoSuchBucket | ObjectError::NoSuchKey | ObjectError::NoSuchUpload => {
+                libc::ENOENT
+            }
+            ObjectError::BucketExists => libc::EEXIST,
+            ObjectError::BucketNotEmpty => libc::ENOTEMPTY,
+            ObjectError::Conflict { .. } => libc::ENOTDIR,
+            ObjectError::PreconditionFailed => libc::EEXIST,
+            ObjectError::BadDigest(_) | ObjectError::IncompleteBody => libc::EIO,
+            ObjectError::MetadataTooLarge(_) => libc::E2BIG,
+            ObjectError::InvalidPart(_)
+            | ObjectError::InvalidPartOrder
+            | ObjectError::EntityTooSmall(_) => libc::EINVAL,
+        }
+    }
 }
 
 /// An error of the namespace engine.
@@ -62,7 +146,15 @@ pub enum Error {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
-    Object(#[from] crate::object::ObjectError),
+    Object(#[from] ObjectError),
+}
+
+/// The one translation of the backing-directory layer's errors (`crate::disk`): the most
+/// specific variant for the errno.
+impl From<rustix::io::Errno> for Error {
+    fn from(e: rustix::io::Errno) -> Self {
+        Error::from_errno(e.raw_os_error())
+    }
 }
 
 impl From<nix::errno::Errno> for Error {
@@ -181,8 +273,8 @@ mod tests {
         }
     }
 
-    fn object_error(o: &crate::object::ObjectError) -> &'static str {
-        use crate::object::ObjectError as O;
+    fn object_error(o: &ObjectError) -> &'static str {
+        use ObjectError as O;
         match o {
             O::BucketName(_) => "BucketName",
             O::Key(_) => "Key",
@@ -204,7 +296,7 @@ mod tests {
 
     /// One value of every variant, in table order, with what the row should say about it.
     fn every_variant() -> Vec<(Error, &'static str)> {
-        use crate::object::{BucketNameError, KeyError, ObjectError as O};
+        use ObjectError as O;
         vec![
             (Error::NotFound, "also a lookup of `.wekad` in the root"),
             (Error::NotADirectory, ""),

@@ -9,7 +9,7 @@
 
 use std::ffi::OsString;
 
-use crate::root::Ino;
+use crate::ino::Ino;
 use crate::sync::{read, write, Arc, RwLock};
 
 /// Which door made a change.

@@ -7,9 +7,11 @@
 //!
 //! This crate knows nothing of HTTP, S3 or IAM.
 
+pub mod disk;
 pub mod error;
 pub mod events;
 pub mod fuse;
+pub mod ino;
 pub mod object;
 pub mod root;
 #[doc(hidden)]
@@ -19,4 +21,5 @@ pub mod tree;
 
 pub use error::{Error, Result};
 pub use events::{Change, ChangeSink, Events, Origin};
-pub use root::{Ino, Root, INTERNAL_DIR, XATTR_ETAG, XATTR_PREFIX};
+pub use ino::Ino;
+pub use root::{Root, INTERNAL_DIR, XATTR_ETAG, XATTR_PREFIX};

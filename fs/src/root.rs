@@ -12,14 +12,13 @@
 //! This module opens the root once; it never builds paths from user input.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{fstat, mkdirat, Mode};
-
+use crate::disk::{self, Dir};
 use crate::error::{Error, Result};
 use crate::events::Events;
+pub use crate::ino::Ino;
 
 /// Name of the internal directory at the top of the backing tree.
 pub const INTERNAL_DIR: &str = ".wekad";
@@ -33,20 +32,11 @@ pub const XATTR_PREFIX: &str = "user.wekad.";
 /// recomputes it lazily when it is absent or its stamp no longer matches.
 pub const XATTR_ETAG: &str = "user.wekad.etag";
 
-/// A FUSE inode number (see the module invariants for how it maps to `st_ino`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Ino(pub u64);
-
-impl Ino {
-    /// The FUSE root inode.
-    pub const ROOT: Ino = Ino(1);
-}
-
 /// The backing directory held open, with its internal area and the change-event bus.
 pub struct Root {
     path: PathBuf,
-    dir: OwnedFd,
-    internal: OwnedFd,
+    dir: Dir,
+    internal: Dir,
     st_ino: u64,
     st_dev: u64,
     events: Events,
@@ -56,17 +46,10 @@ impl Root {
     /// Opens (and creates if needed) the backing directory and its internal area.
     pub fn open(path: &Path) -> Result<Root> {
         std::fs::create_dir_all(path).map_err(|e| Error::io_at(path, e))?;
-        let dir = nix::fcntl::open(
-            path,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io_at(path, e.into()))?;
-        // SAFETY: `open` returned a fresh descriptor that nothing else owns.
-        let dir = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dir) };
-        let st = fstat(dir.as_fd().as_raw_fd_compat()).map_err(|e| Error::io_at(path, e.into()))?;
-        let internal = open_or_create_dir(dir.as_fd(), OsStr::new(INTERNAL_DIR))
-            .map_err(|e| Error::io_at(&path.join(INTERNAL_DIR), e))?;
+        let dir = Dir::open(path).map_err(|e| Error::io_at(path, e.into()))?;
+        let st = disk::stat(dir.fd()).map_err(|e| Error::io_at(path, e.into()))?;
+        let internal = Dir::open_or_create(dir.fd(), INTERNAL_DIR, 0o700)
+            .map_err(|e| Error::io_at(&path.join(INTERNAL_DIR), e.into()))?;
         Ok(Root {
             path: path.to_path_buf(),
             dir,
@@ -84,12 +67,12 @@ impl Root {
 
     /// The backing root directory.
     pub fn dir(&self) -> BorrowedFd<'_> {
-        self.dir.as_fd()
+        self.dir.fd()
     }
 
     /// The internal area `<data>/.wekad/`.
     pub fn internal(&self) -> BorrowedFd<'_> {
-        self.internal.as_fd()
+        self.internal.fd()
     }
 
     /// The device every served inode must live on.
@@ -127,37 +110,6 @@ impl Root {
     /// True for the name of the internal area, which only exists at the top level.
     pub fn is_internal(parent: Ino, name: &OsStr) -> bool {
         parent == Ino::ROOT && name == OsStr::new(INTERNAL_DIR)
-    }
-}
-
-/// Opens the directory `name` under `parent`, creating it (0700) if absent.
-pub(crate) fn open_or_create_dir(parent: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<OwnedFd> {
-    match mkdirat(
-        Some(parent.as_raw_fd_compat()),
-        name,
-        Mode::from_bits_truncate(0o700),
-    ) {
-        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let fd = openat(
-        Some(parent.as_raw_fd_compat()),
-        name,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    // SAFETY: `openat` returned a fresh descriptor that nothing else owns.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-}
-
-/// nix 0.29 still takes raw descriptors in several calls; this keeps the conversion in one place.
-pub(crate) trait AsRawFdCompat {
-    fn as_raw_fd_compat(&self) -> std::os::fd::RawFd;
-}
-
-impl AsRawFdCompat for BorrowedFd<'_> {
-    fn as_raw_fd_compat(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(self)
     }
 }
 

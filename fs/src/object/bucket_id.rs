@@ -14,8 +14,9 @@
 
 use std::os::fd::AsFd;
 
-use super::{sys, BucketName, ObjectError, ObjectView};
-use crate::error::{Error, Result};
+use super::{meta, BucketName, ObjectError, ObjectView};
+use crate::disk::{self, Errno};
+use crate::error::Result;
 
 /// The xattr holding a bucket directory's id (32 lowercase hex digits).
 pub const XATTR_BUCKET_ID: &str = "user.wekad.bucket-id";
@@ -60,14 +61,14 @@ impl ObjectView {
     /// Cheap enough for a request path: one `getxattrat` on the root when the kernel has it
     /// (a symlink or a file of that name reads as "no id"), else an open and a read.
     pub fn bucket_id(&self, bucket: &BucketName) -> Result<Option<BucketId>> {
-        let read = sys::get_xattr_at(self.root.dir(), bucket.as_str(), XATTR_BUCKET_ID);
+        let read = disk::get_xattr_at(self.root.dir(), bucket.as_str(), XATTR_BUCKET_ID);
         match read {
             Some(Ok(raw)) => Ok(decode(raw)),
-            Some(Err(Error::NotFound)) => Err(ObjectError::NoSuchBucket.into()),
-            Some(Err(e)) => Err(e),
+            Some(Err(Errno::NOENT)) => Err(ObjectError::NoSuchBucket.into()),
+            Some(Err(e)) => Err(e.into()),
             None => {
                 let fd = self.bucket(bucket)?;
-                Ok(decode(sys::get_xattr(fd.as_fd(), XATTR_BUCKET_ID)?))
+                Ok(decode(meta::get_xattr(fd.as_fd(), XATTR_BUCKET_ID)?))
             }
         }
     }
@@ -76,11 +77,11 @@ impl ObjectView {
     /// `NoSuchBucket` when no directory has that name.
     pub fn stamp_bucket_id(&self, bucket: &BucketName) -> Result<BucketId> {
         let fd = self.bucket(bucket)?;
-        if let Some(id) = decode(sys::get_xattr(fd.as_fd(), XATTR_BUCKET_ID)?) {
+        if let Some(id) = decode(meta::get_xattr(fd.as_fd(), XATTR_BUCKET_ID)?) {
             return Ok(id);
         }
         let id = BucketId::random();
-        sys::set_xattr(fd.as_fd(), XATTR_BUCKET_ID, id.as_str().as_bytes())?;
+        meta::set_xattr(fd.as_fd(), XATTR_BUCKET_ID, id.as_str().as_bytes())?;
         // No change event: the attribute is invisible through the mount, so no cache of the
         // kernel or of the listing holds anything it changes.
         self.sync_dir(fd.as_fd())?;
@@ -94,7 +95,7 @@ mod tests {
 
     use super::*;
     use crate::object::{ObjectOptions, Owner};
-    use crate::Root;
+    use crate::{Error, Root};
 
     fn view() -> (tempfile::TempDir, ObjectView) {
         let dir = tempfile::tempdir().unwrap();
@@ -159,7 +160,7 @@ mod tests {
         assert_eq!(BucketId::parse("0123456789abcdef0123456789ABCDEF"), None);
         assert_eq!(BucketId::parse("0123"), None);
         let fd = v.bucket(&b).unwrap();
-        sys::set_xattr(fd.as_fd(), XATTR_BUCKET_ID, b"not an id").unwrap();
+        meta::set_xattr(fd.as_fd(), XATTR_BUCKET_ID, b"not an id").unwrap();
         assert_eq!(v.bucket_id(&b).unwrap(), None);
     }
 
@@ -168,7 +169,7 @@ mod tests {
         let (dir, v) = view();
         let b = bucket(&v, "slow");
         let id = v.stamp_bucket_id(&b).unwrap();
-        sys::disable_getxattrat();
+        crate::disk::disable_getxattrat();
         assert_eq!(v.bucket_id(&b).unwrap(), Some(id));
         std::fs::remove_dir(dir.path().join("slow")).unwrap();
         assert!(v.bucket_id(&b).is_err());

@@ -17,9 +17,8 @@ use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::SystemTime;
 
-use nix::fcntl::OFlag;
-
-use super::{meta, sys, BucketName, ObjectView};
+use super::{meta, BucketName, ObjectView};
+use crate::disk::{self, Errno, Kind, OFlags};
 use crate::error::{Error, Result};
 use crate::events::{Change, ChangeSink, Origin};
 use crate::root::Root;
@@ -99,8 +98,8 @@ impl SnapshotCache {
     }
 
     fn get(&self, dir: BorrowedFd<'_>) -> Result<Arc<Snapshot>> {
-        let st = sys::stat(dir)?;
-        let (m, c) = (sys::mtime_ns(&st), sys::ctime_ns(&st));
+        let st = disk::stat(dir)?;
+        let (m, c) = (disk::mtime_ns(&st), disk::ctime_ns(&st));
         if let Some(s) = lock(&self.dirs).get(&st.st_ino) {
             if s.mtime_ns == m && s.ctime_ns == c {
                 return Ok(s.clone());
@@ -135,14 +134,14 @@ impl ChangeSink for SnapshotCache {
 /// objects and are left out.
 fn read_sorted(dir: BorrowedFd<'_>) -> Result<Vec<SnapEntry>> {
     let mut out = Vec::new();
-    for (name, kind) in sys::read_dir(dir)? {
+    for (name, kind) in super::entries(dir)? {
         let Ok(name) = String::from_utf8(name) else {
             continue;
         };
         let is_dir = match kind {
-            sys::Kind::Dir => true,
-            sys::Kind::File => false,
-            sys::Kind::Symlink | sys::Kind::Other => continue,
+            Kind::Dir => true,
+            Kind::File => false,
+            Kind::Symlink | Kind::Other => continue,
         };
         let sort = if is_dir { format!("{name}/") } else { name };
         out.push(SnapEntry { sort, dir: is_dir });
@@ -245,7 +244,7 @@ fn descend(bucket: OwnedFd, dir_part: &str) -> Result<Option<OwnedFd>> {
         if seg == "." || seg == ".." {
             return Ok(None);
         }
-        dir = match sys::open_dir(dir.as_fd(), seg) {
+        dir = match super::open_dir(dir.as_fd(), seg) {
             Ok(fd) => fd,
             Err(Error::NotFound | Error::NotADirectory) => return Ok(None),
             Err(e) => return Err(e),
@@ -272,14 +271,14 @@ impl Walk<'_> {
         if marker.is_some_and(|m| m >= dir_key) || !dir_key.starts_with(self.prefix) {
             return Ok(ControlFlow::Continue(()));
         }
-        if sys::get_xattr(dir, meta::XATTR_DIROBJ)?.is_none() {
+        if meta::get_xattr(dir, meta::XATTR_DIROBJ)?.is_none() {
             return Ok(ControlFlow::Continue(()));
         }
-        let st = sys::stat(dir)?;
+        let st = disk::stat(dir)?;
         let e = ListEntry::Object {
             key: dir_key.to_owned(),
             size: 0,
-            modified: sys::mtime(&st),
+            modified: disk::mtime(&st),
             etag: super::EMPTY_MD5.to_owned(),
             uid: st.st_uid,
         };
@@ -358,7 +357,7 @@ impl Walk<'_> {
             return Ok(c.push(ListEntry::Prefix(key)));
         }
         let name = e.sort.trim_end_matches('/');
-        let child = match sys::open_dir(dir, name) {
+        let child = match super::open_dir(dir, name) {
             Ok(fd) => fd,
             Err(_) => return Ok(ControlFlow::Continue(())),
         };
@@ -377,10 +376,10 @@ fn object_entry(dir: BorrowedFd<'_>, dir_key: &str, name: &str) -> Result<Option
     if let Some(entry) = object_entry_by_name(dir, dir_key, name) {
         return entry;
     }
-    let opened = sys::open_child(
+    let opened = super::open_child(
         dir,
         name,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
     );
     let fd = match opened {
         Ok(fd) => fd,
@@ -389,8 +388,8 @@ fn object_entry(dir: BorrowedFd<'_>, dir_key: &str, name: &str) -> Result<Option
         Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let st = sys::stat(fd.as_fd())?;
-    if sys::Kind::of_mode(st.st_mode) != sys::Kind::File {
+    let st = disk::stat(fd.as_fd())?;
+    if Kind::of_mode(st.st_mode) != Kind::File {
         return Ok(None);
     }
     let stored = meta::fresh_stamp(fd.as_fd(), &st).ok().flatten();
@@ -399,16 +398,11 @@ fn object_entry(dir: BorrowedFd<'_>, dir_key: &str, name: &str) -> Result<Option
 
 /// The listed object `dir_key` + `name` with attributes `st`: its stored ETag if fresh,
 /// else a stand-in derived from the stamp.
-fn listed(
-    dir_key: &str,
-    name: &str,
-    st: &nix::sys::stat::FileStat,
-    stored: Option<meta::Stamped>,
-) -> ListEntry {
+fn listed(dir_key: &str, name: &str, st: &disk::Stat, stored: Option<meta::Stamped>) -> ListEntry {
     ListEntry::Object {
         key: format!("{dir_key}{name}"),
         size: u64::try_from(st.st_size).unwrap_or(0),
-        modified: sys::mtime(st),
+        modified: disk::mtime(st),
         etag: stored.map_or_else(|| stamp_etag(st), |s| s.etag),
         uid: st.st_uid,
     }
@@ -423,19 +417,19 @@ fn object_entry_by_name(
     dir_key: &str,
     name: &str,
 ) -> Option<Result<Option<ListEntry>>> {
-    let st = match sys::stat_child(dir, name) {
+    let st = match disk::stat_at(dir, name) {
         Ok(st) => st,
-        Err(Error::NotFound | Error::NotADirectory) => return Some(Ok(None)),
-        Err(e) => return Some(Err(e)),
+        Err(Errno::NOENT | Errno::NOTDIR) => return Some(Ok(None)),
+        Err(e) => return Some(Err(e.into())),
     };
-    if sys::Kind::of_mode(st.st_mode) != sys::Kind::File {
+    if Kind::of_mode(st.st_mode) != Kind::File {
         return Some(Ok(None));
     }
-    let stored = match sys::get_xattr_at(dir, name, crate::root::XATTR_ETAG)? {
+    let stored = match disk::get_xattr_at(dir, name, crate::root::XATTR_ETAG)? {
         Ok(raw) => raw,
         // Deleted since the stat: left out, as when the open path finds it gone.
-        Err(Error::NotFound) => return Some(Ok(None)),
-        Err(e) => return Some(Err(e)),
+        Err(Errno::NOENT) => return Some(Ok(None)),
+        Err(e) => return Some(Err(e.into())),
     };
     let fresh = stored.and_then(|raw| meta::fresh_record(&raw, &st));
     Some(Ok(Some(listed(dir_key, name, &st, fresh))))
@@ -443,8 +437,8 @@ fn object_entry_by_name(
 
 /// A stand-in ETag for content changed outside the object view and not hashed yet:
 /// derived from (inode, size, mtime) so it changes whenever the content may have.
-fn stamp_etag(st: &nix::sys::stat::FileStat) -> String {
+fn stamp_etag(st: &disk::Stat) -> String {
     use md5::Digest;
-    let stamp = format!("{}-{}-{}", st.st_ino, st.st_size, sys::mtime_ns(st));
+    let stamp = format!("{}-{}-{}", st.st_ino, st.st_size, disk::mtime_ns(st));
     hex::encode(md5::Md5::digest(stamp.as_bytes()))
 }

@@ -10,10 +10,9 @@ use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 
 use md5::{Digest, Md5};
-use nix::sys::stat::FileStat;
 use serde::{Deserialize, Serialize};
 
-use super::sys;
+use crate::disk::{self, Inode, Stat};
 use crate::error::Result;
 use crate::root::XATTR_ETAG;
 
@@ -78,9 +77,28 @@ pub struct Stamped {
     pub parts: Option<Vec<u64>>,
 }
 
+/// Reads the private attribute `name` of the open object or directory `fd`; `Ok(None)`
+/// when absent.
+pub fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+    Ok(disk::read_xattr(Inode::Open(fd), name)?)
+}
+
+/// Writes the private attribute `name` of `fd`.
+pub fn set_xattr(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> Result<()> {
+    Ok(disk::set_xattr(Inode::Open(fd), name, value, 0)?)
+}
+
+/// Removes the private attribute `name` of `fd`; absent is fine.
+pub fn remove_xattr(fd: BorrowedFd<'_>, name: &str) -> Result<()> {
+    match disk::remove_xattr(Inode::Open(fd), name) {
+        Ok(()) | Err(disk::Errno::NODATA) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Reads the metadata xattr; absent or unreadable metadata is empty.
 pub fn read_meta(fd: BorrowedFd<'_>) -> Result<ObjectMeta> {
-    Ok(sys::get_xattr(fd, XATTR_META)?
+    Ok(get_xattr(fd, XATTR_META)?
         .and_then(|v| serde_json::from_slice(&v).ok())
         .unwrap_or_default())
 }
@@ -88,30 +106,31 @@ pub fn read_meta(fd: BorrowedFd<'_>) -> Result<ObjectMeta> {
 /// Writes (or clears) the metadata xattr.
 pub fn write_meta(fd: BorrowedFd<'_>, meta: &ObjectMeta) -> Result<()> {
     if meta.is_empty() {
-        return sys::remove_xattr(fd, XATTR_META);
+        return remove_xattr(fd, XATTR_META);
     }
     let json =
         serde_json::to_vec(meta).map_err(|e| crate::Error::InvalidArgument(e.to_string()))?;
-    sys::set_xattr(fd, XATTR_META, &json)
+    set_xattr(fd, XATTR_META, &json)
 }
 
 /// The stored ETag record if its stamp matches `st`.
-pub fn fresh_stamp(fd: BorrowedFd<'_>, st: &FileStat) -> Result<Option<Stamped>> {
-    Ok(sys::get_xattr(fd, XATTR_ETAG)?.and_then(|raw| fresh_record(&raw, st)))
+pub fn fresh_stamp(fd: BorrowedFd<'_>, st: &Stat) -> Result<Option<Stamped>> {
+    Ok(get_xattr(fd, XATTR_ETAG)?.and_then(|raw| fresh_record(&raw, st)))
 }
 
 /// The ETag record stored as `raw` if its stamp matches `st`.
-pub fn fresh_record(raw: &[u8], st: &FileStat) -> Option<Stamped> {
+pub fn fresh_record(raw: &[u8], st: &Stat) -> Option<Stamped> {
     let s = decode_stamp(raw)?;
-    let fresh = s.size == u64::try_from(st.st_size).unwrap_or(0) && s.mtime_ns == sys::mtime_ns(st);
+    let fresh =
+        s.size == u64::try_from(st.st_size).unwrap_or(0) && s.mtime_ns == disk::mtime_ns(st);
     fresh.then_some(s)
 }
 
 /// Stores the ETag record, stamped with `st`.
-pub fn store_stamp(fd: BorrowedFd<'_>, st: &FileStat, mut s: Stamped) -> Result<Stamped> {
+pub fn store_stamp(fd: BorrowedFd<'_>, st: &Stat, mut s: Stamped) -> Result<Stamped> {
     s.size = u64::try_from(st.st_size).unwrap_or(0);
-    s.mtime_ns = sys::mtime_ns(st);
-    sys::set_xattr(fd, XATTR_ETAG, &encode_stamp(&s)?)?;
+    s.mtime_ns = disk::mtime_ns(st);
+    set_xattr(fd, XATTR_ETAG, &encode_stamp(&s)?)?;
     Ok(s)
 }
 
@@ -213,17 +232,17 @@ fn decode_compact(raw: &[u8]) -> Option<Stamped> {
 
 /// The ETag of an open regular file: the stored one if fresh, else recomputed from the
 /// content (read through `fd` at offset 0 with `pread`) and stored again.
-pub fn etag_of(fd: BorrowedFd<'_>, st: &FileStat) -> Result<Stamped> {
+pub fn etag_of(fd: BorrowedFd<'_>, st: &Stat) -> Result<Stamped> {
     if let Some(s) = fresh_stamp(fd, st)? {
         return Ok(s);
     }
     let etag = md5_of(fd)?;
-    let after = sys::stat(fd)?;
+    let after = disk::stat(fd)?;
     let record = Stamped {
         etag,
         ..Stamped::default()
     };
-    if sys::mtime_ns(&after) != sys::mtime_ns(st) || after.st_size != st.st_size {
+    if disk::mtime_ns(&after) != disk::mtime_ns(st) || after.st_size != st.st_size {
         // Written while we hashed: serve what we computed but do not store it.
         return Ok(record);
     }
@@ -340,9 +359,9 @@ mod tests {
         let f = std::fs::File::create(dir.path().join("f")).unwrap();
         std::io::Write::write_all(&mut &f, &[0x5a; 4096]).unwrap();
         let fd = std::os::fd::AsFd::as_fd(&f);
-        let st = sys::stat(fd).unwrap();
+        let st = disk::stat(fd).unwrap();
         let stored = store_stamp(fd, &st, record(MD5, &[("crc32", "fNVR3Q==")])).unwrap();
-        let raw = sys::get_xattr(fd, XATTR_ETAG).unwrap().unwrap();
+        let raw = get_xattr(fd, XATTR_ETAG).unwrap().unwrap();
         // A 256-byte ext4 inode keeps about 60 bytes of value beside `user.wekad.etag`.
         assert!(raw.len() <= 60, "{} bytes", raw.len());
         assert_eq!(fresh_stamp(fd, &st).unwrap(), Some(stored));

@@ -21,12 +21,10 @@
 //! This module knows nothing of HTTP; its errors are `ObjectError` variants with S3 meaning.
 
 mod bucket_id;
-mod error;
 mod list;
 mod meta;
 mod multipart;
 mod name;
-mod sys;
 #[cfg(test)]
 mod tests;
 
@@ -36,17 +34,15 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use md5::{Digest, Md5};
-use nix::fcntl::OFlag;
-use nix::sys::stat::FileStat;
 
+pub use crate::error::ObjectError;
 pub use bucket_id::{BucketId, XATTR_BUCKET_ID};
-pub use error::ObjectError;
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use meta::{ObjectMeta, Stamped, MAX_USER_METADATA};
 pub use multipart::{PartInfo, UploadInfo};
 pub use name::{BucketName, BucketNameError, KeyError, ObjectKey};
-pub use sys::read_cached;
 
+use crate::disk::{self, Dir, Errno, Inode, Kind, OFlags, RenameFlags, Stat};
 use crate::error::{Error, Result};
 use crate::events::Origin;
 use crate::root::{Ino, Root};
@@ -137,11 +133,11 @@ impl Staged {
     /// a private name first, to be renamed over the old one.
     fn link_into(&mut self, dir: BorrowedFd<'_>, name: &str, noreplace: bool) -> Result<()> {
         match &self.name {
-            Some(tmp) => sys::rename(self.tmp.as_fd(), tmp, dir, name, noreplace)?,
-            None => match sys::link_fd(self.file.as_fd(), dir, name) {
+            Some(tmp) => disk::rename(self.tmp.as_fd(), tmp, dir, name, no_replace(noreplace))?,
+            None => match disk::link_fd(self.file.as_fd(), dir, name) {
                 Ok(()) => {}
-                Err(Error::Exists) if !noreplace => return self.replace(dir, name),
-                Err(e) => return Err(e),
+                Err(Errno::EXIST) if !noreplace => return self.replace(dir, name),
+                Err(e) => return Err(e.into()),
             },
         }
         self.done = true;
@@ -153,14 +149,15 @@ impl Staged {
     /// stood there, a symlink included, is never written through.
     fn replace(&mut self, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
         match &self.name {
-            Some(tmp) => sys::rename(self.tmp.as_fd(), tmp, dir, name, false)?,
+            Some(tmp) => disk::rename(self.tmp.as_fd(), tmp, dir, name, RenameFlags::empty())?,
             None => {
                 let tmp = temp_name();
-                sys::link_fd(self.file.as_fd(), self.tmp.as_fd(), &tmp)?;
-                if let Err(e) = sys::rename(self.tmp.as_fd(), &tmp, dir, name, false) {
+                disk::link_fd(self.file.as_fd(), self.tmp.as_fd(), &tmp)?;
+                let renamed = disk::rename(self.tmp.as_fd(), &tmp, dir, name, RenameFlags::empty());
+                if let Err(e) = renamed {
                     // Best effort: a leftover temp file is also removed at the next start.
-                    let _ = sys::unlink(self.tmp.as_fd(), &tmp, false);
-                    return Err(e);
+                    let _ = disk::unlink(self.tmp.as_fd(), &tmp);
+                    return Err(e.into());
                 }
             }
         }
@@ -196,7 +193,7 @@ impl Staged {
     /// and the caller supplies the ETag.
     pub fn copy_from(&mut self, src: &File, off: u64, len: u64, hash: bool) -> Result<()> {
         if !hash {
-            sys::copy_range(
+            copy_all(
                 src.as_fd(),
                 i64::try_from(off).unwrap_or(i64::MAX),
                 self.file.as_fd(),
@@ -224,7 +221,7 @@ impl Drop for Staged {
     fn drop(&mut self) {
         if let (false, Some(name)) = (self.done, &self.name) {
             // Best effort: a leftover temp file is also removed at the next start.
-            let _ = sys::unlink(self.tmp.as_fd(), name, false);
+            let _ = disk::unlink(self.tmp.as_fd(), name);
         }
     }
 }
@@ -247,14 +244,14 @@ impl ObjectView {
     /// Opens the view: prepares `.wekad/tmp` and `.wekad/multipart`, removes temp files a
     /// crash left behind, and subscribes the listing cache to change events.
     pub fn new(root: Arc<Root>, opts: ObjectOptions) -> Result<ObjectView> {
-        sys::mkdir(root.internal(), "tmp", 0o700)?;
-        sys::mkdir(root.internal(), "multipart", 0o700)?;
-        let tmp = Arc::new(sys::open_dir(root.internal(), "tmp")?);
-        let multipart = sys::open_dir(root.internal(), "multipart")?;
-        for (name, _) in sys::read_dir(tmp.as_fd())? {
+        make_dir(root.internal(), "tmp", 0o700)?;
+        make_dir(root.internal(), "multipart", 0o700)?;
+        let tmp = Arc::new(open_dir(root.internal(), "tmp")?);
+        let multipart = open_dir(root.internal(), "multipart")?;
+        for (name, _) in entries(tmp.as_fd())? {
             if let Ok(name) = String::from_utf8(name) {
                 // Best effort: a file we cannot remove now is retried at the next start.
-                let _ = sys::unlink(tmp.as_fd(), &name, false);
+                let _ = disk::unlink(tmp.as_fd(), &name);
             }
         }
         let listing = Arc::new(list::SnapshotCache::new(root.clone()));
@@ -280,7 +277,7 @@ impl ObjectView {
     }
 
     fn ino_of(&self, fd: BorrowedFd<'_>) -> Result<Ino> {
-        Ok(self.root.ino(sys::stat(fd)?.st_ino))
+        Ok(self.root.ino(disk::stat(fd)?.st_ino))
     }
 
     fn publish(&self, parent: BorrowedFd<'_>, name: &str) -> Result<()> {
@@ -291,7 +288,7 @@ impl ObjectView {
 
     fn sync_dir(&self, dir: BorrowedFd<'_>) -> Result<()> {
         if self.opts.sync {
-            sys::sync(dir)?;
+            disk::sync(dir)?;
         }
         Ok(())
     }
@@ -300,7 +297,7 @@ impl ObjectView {
 
     /// Opens the bucket directory.
     pub fn bucket(&self, bucket: &BucketName) -> Result<OwnedFd> {
-        match sys::open_dir(self.root.dir(), bucket.as_str()) {
+        match open_dir(self.root.dir(), bucket.as_str()) {
             Ok(fd) => Ok(fd),
             Err(Error::NotFound | Error::NotADirectory) => Err(ObjectError::NoSuchBucket.into()),
             Err(e) => Err(e),
@@ -309,16 +306,16 @@ impl ObjectView {
 
     /// Creates a bucket (a top-level directory owned by `owner`).
     pub fn create_bucket(&self, bucket: &BucketName, owner: Owner) -> Result<()> {
-        if !sys::mkdir(self.root.dir(), bucket.as_str(), 0o755)? {
+        if !make_dir(self.root.dir(), bucket.as_str(), 0o755)? {
             return Err(ObjectError::BucketExists.into());
         }
-        let fd = sys::open_dir(self.root.dir(), bucket.as_str())?;
-        sys::chown(fd.as_fd(), owner.uid, owner.gid)?;
+        let fd = open_dir(self.root.dir(), bucket.as_str())?;
+        disk::chown(fd.as_fd(), Some(owner.uid), Some(owner.gid))?;
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        sys::set_xattr(
+        meta::set_xattr(
             fd.as_fd(),
             meta::XATTR_BUCKET_CREATED,
             now.to_string().as_bytes(),
@@ -333,13 +330,13 @@ impl ObjectView {
     /// Removes an empty bucket.
     pub fn delete_bucket(&self, bucket: &BucketName) -> Result<()> {
         let fd = self.bucket(bucket)?;
-        if !sys::read_dir(fd.as_fd())?.is_empty() {
+        if !entries(fd.as_fd())?.is_empty() {
             return Err(ObjectError::BucketNotEmpty.into());
         }
-        match sys::unlink(self.root.dir(), bucket.as_str(), true) {
+        match disk::rmdir(self.root.dir(), bucket.as_str()) {
             Ok(()) => {}
-            Err(Error::NotEmpty) => return Err(ObjectError::BucketNotEmpty.into()),
-            Err(e) => return Err(e),
+            Err(Errno::NOTEMPTY) => return Err(ObjectError::BucketNotEmpty.into()),
+            Err(e) => return Err(e.into()),
         }
         self.root
             .events()
@@ -350,17 +347,17 @@ impl ObjectView {
     /// Every top-level directory whose name is a valid bucket name, sorted by name.
     pub fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
         let mut out = Vec::new();
-        for (name, kind) in sys::read_dir(self.root.dir())? {
+        for (name, kind) in entries(self.root.dir())? {
             let Ok(name) = std::str::from_utf8(&name) else {
                 continue;
             };
             let Ok(bucket) = BucketName::parse(name) else {
                 continue;
             };
-            if kind != sys::Kind::Dir {
+            if kind != Kind::Dir {
                 continue;
             }
-            let Ok(fd) = sys::open_dir(self.root.dir(), name) else {
+            let Ok(fd) = open_dir(self.root.dir(), name) else {
                 continue;
             };
             out.push(BucketInfo {
@@ -375,7 +372,7 @@ impl ObjectView {
     /// Tags of a bucket.
     pub fn bucket_tags(&self, bucket: &BucketName) -> Result<Option<Vec<(String, String)>>> {
         let fd = self.bucket(bucket)?;
-        Ok(sys::get_xattr(fd.as_fd(), meta::XATTR_BUCKET_TAGS)?
+        Ok(meta::get_xattr(fd.as_fd(), meta::XATTR_BUCKET_TAGS)?
             .and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
@@ -387,11 +384,11 @@ impl ObjectView {
     ) -> Result<()> {
         let fd = self.bucket(bucket)?;
         match tags {
-            None => sys::remove_xattr(fd.as_fd(), meta::XATTR_BUCKET_TAGS),
+            None => meta::remove_xattr(fd.as_fd(), meta::XATTR_BUCKET_TAGS),
             Some(t) => {
                 let json =
                     serde_json::to_vec(t).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-                sys::set_xattr(fd.as_fd(), meta::XATTR_BUCKET_TAGS, &json)
+                meta::set_xattr(fd.as_fd(), meta::XATTR_BUCKET_TAGS, &json)
             }
         }
     }
@@ -425,25 +422,20 @@ impl ObjectView {
         rehash: bool,
     ) -> Result<Option<OpenObject>> {
         let bfd = self.bucket(bucket)?;
-        let path_fd = open_or_nokey(bfd.as_fd(), key.path(), OFlag::O_PATH)?;
-        let st = sys::stat(path_fd.as_fd())?;
-        match (sys::Kind::of_mode(st.st_mode), key.is_dir()) {
-            (sys::Kind::File, false) => self.open_file(path_fd, &st, rehash),
-            (sys::Kind::Dir, true) => open_dir_object(path_fd, &st).map(Some),
+        let path_fd = open_or_nokey(bfd.as_fd(), key.path(), OFlags::PATH)?;
+        let st = disk::stat(path_fd.as_fd())?;
+        match (Kind::of_mode(st.st_mode), key.is_dir()) {
+            (Kind::File, false) => self.open_file(path_fd, &st, rehash),
+            (Kind::Dir, true) => open_dir_object(path_fd, &st).map(Some),
             _ => Err(ObjectError::NoSuchKey.into()),
         }
     }
 
-    fn open_file(
-        &self,
-        path_fd: OwnedFd,
-        st: &FileStat,
-        rehash: bool,
-    ) -> Result<Option<OpenObject>> {
+    fn open_file(&self, path_fd: OwnedFd, st: &Stat, rehash: bool) -> Result<Option<OpenObject>> {
         // Reopen the O_PATH descriptor for reading: the inode is the one we checked is a
         // regular file, so no fifo or device is ever opened.
-        let file = File::from(crate::tree::sys::reopen(path_fd.as_fd(), libc::O_RDONLY)?);
-        let st2 = sys::stat(file.as_fd())?;
+        let file = File::from(disk::reopen(path_fd.as_fd(), OFlags::RDONLY)?);
+        let st2 = disk::stat(file.as_fd())?;
         if st2.st_ino != st.st_ino || st2.st_dev != st.st_dev {
             return Err(ObjectError::NoSuchKey.into());
         }
@@ -455,7 +447,7 @@ impl ObjectView {
         let meta = meta::read_meta(file.as_fd())?;
         Ok(Some(OpenObject {
             size: u64::try_from(st2.st_size).unwrap_or(0),
-            modified: sys::mtime(&st2),
+            modified: disk::mtime(&st2),
             stamp,
             meta,
             is_dir: false,
@@ -467,21 +459,21 @@ impl ObjectView {
 
     /// Starts a new content in a hidden temp file; nothing is visible until `commit`.
     pub fn stage(&self) -> Result<Staged> {
-        let (fd, name) = match sys::open_tmpfile(self.tmp.as_fd()) {
+        let (fd, name) = match disk::open_tmpfile(self.tmp.as_fd()) {
             Some(fd) => (fd?, None),
             None => {
                 let name = temp_name();
-                let fd = sys::open_child(
+                let fd = open_child(
                     self.tmp.as_fd(),
                     &name,
-                    OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL,
+                    OFlags::RDWR | OFlags::CREATE | OFlags::EXCL,
                 )?;
                 (fd, Some(name))
             }
         };
         // The temp file is created 0600 inside the private area; once published it is an
         // ordinary file, readable by everyone as a file created under umask 022 would be.
-        sys::chmod(fd.as_fd(), OBJECT_MODE)?;
+        disk::chmod(Inode::Open(fd.as_fd()), OBJECT_MODE)?;
         Ok(Staged {
             file: File::from(fd),
             name,
@@ -516,12 +508,12 @@ impl ObjectView {
             return self.put_dir_object(bucket, key, params, owner);
         }
         let fd = staged.file.as_fd();
-        sys::chown(fd, owner.uid, owner.gid)?;
+        disk::chown(fd, Some(owner.uid), Some(owner.gid))?;
         if !params.meta.is_empty() {
             // A fresh temp file has no metadata xattr: only a non-empty one is written.
             meta::write_meta(fd, &params.meta)?;
         }
-        let st = sys::stat(fd)?;
+        let st = disk::stat(fd)?;
         let etag = params.etag.clone().unwrap_or_else(|| hex::encode(md5));
         let record = Stamped {
             etag,
@@ -531,7 +523,7 @@ impl ObjectView {
         };
         let stamp = meta::store_stamp(fd, &st, record)?;
         if self.opts.sync {
-            sys::sync(fd)?;
+            disk::sync(fd)?;
         }
         let bfd = self.bucket(bucket)?;
         let parent = self.make_parents(bfd, key, owner)?;
@@ -544,7 +536,7 @@ impl ObjectView {
         Ok(Written {
             etag: stamp.etag,
             size: stamp.size,
-            modified: sys::mtime(&st),
+            modified: disk::mtime(&st),
             checksums: stamp.checksums,
         })
     }
@@ -585,20 +577,18 @@ impl ObjectView {
         key: &ObjectKey,
         params: &PutParams,
     ) -> Result<()> {
-        let existing = match sys::stat_child(parent, key.name()) {
+        let existing = match disk::stat_at(parent, key.name()) {
             Ok(st) => Some(st),
-            Err(Error::NotFound) => None,
-            Err(e) => return Err(e),
+            Err(Errno::NOENT) => None,
+            Err(e) => return Err(e.into()),
         };
         if let Some(st) = &existing {
-            match sys::Kind::of_mode(st.st_mode) {
-                sys::Kind::Dir => {
-                    return Err(conflict(key.path(), "a directory exists with this name"))
-                }
-                sys::Kind::Symlink => {
+            match Kind::of_mode(st.st_mode) {
+                Kind::Dir => return Err(conflict(key.path(), "a directory exists with this name")),
+                Kind::Symlink => {
                     return Err(conflict(key.path(), "a symlink exists with this name"))
                 }
-                sys::Kind::File | sys::Kind::Other => {}
+                Kind::File | Kind::Other => {}
             }
             if params.if_none_match {
                 return Err(ObjectError::PreconditionFailed.into());
@@ -608,8 +598,8 @@ impl ObjectView {
             let Some(_) = existing else {
                 return Err(ObjectError::NoSuchKey.into());
             };
-            let fd = sys::open_child(parent, key.name(), OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
-            let st = sys::stat(fd.as_fd())?;
+            let fd = open_child(parent, key.name(), OFlags::RDONLY | OFlags::NONBLOCK)?;
+            let st = disk::stat(fd.as_fd())?;
             if meta::etag_of(fd.as_fd(), &st)?.etag != want.trim_matches('"') && want != "*" {
                 return Err(ObjectError::PreconditionFailed.into());
             }
@@ -640,11 +630,11 @@ impl ObjectView {
         owner: Owner,
     ) -> Result<OwnedFd> {
         // Usually the parent exists: try to open it before trying to create it.
-        if let Ok(existing) = sys::open_dir(dir, seg) {
+        if let Ok(existing) = open_dir(dir, seg) {
             return Ok(existing);
         }
-        if !sys::mkdir(dir, seg, 0o755)? {
-            return match sys::open_dir(dir, seg) {
+        if !make_dir(dir, seg, 0o755)? {
+            return match open_dir(dir, seg) {
                 Err(Error::NotADirectory) if is_symlink(dir, seg) => Err(conflict(
                     walked,
                     "a symlink exists where a directory is needed",
@@ -656,8 +646,8 @@ impl ObjectView {
                 opened => opened,
             };
         }
-        let child = sys::open_dir(dir, seg)?;
-        sys::chown(child.as_fd(), owner.uid, owner.gid)?;
+        let child = open_dir(dir, seg)?;
+        disk::chown(child.as_fd(), Some(owner.uid), Some(owner.gid))?;
         self.sync_dir(dir)?;
         self.publish(dir, seg)?;
         Ok(child)
@@ -672,8 +662,8 @@ impl ObjectView {
     ) -> Result<Written> {
         let bfd = self.bucket(bucket)?;
         let parent = self.make_parents(bfd, key, owner)?;
-        let created = sys::mkdir(parent.as_fd(), key.name(), 0o755)?;
-        let fd = match sys::open_dir(parent.as_fd(), key.name()) {
+        let created = make_dir(parent.as_fd(), key.name(), 0o755)?;
+        let fd = match open_dir(parent.as_fd(), key.name()) {
             Ok(fd) => fd,
             Err(Error::NotADirectory) if is_symlink(parent.as_fd(), key.name()) => {
                 return Err(conflict(key.path(), "a symlink exists with this name"))
@@ -687,17 +677,17 @@ impl ObjectView {
             return Err(ObjectError::PreconditionFailed.into());
         }
         if created {
-            sys::chown(fd.as_fd(), owner.uid, owner.gid)?;
+            disk::chown(fd.as_fd(), Some(owner.uid), Some(owner.gid))?;
         }
-        sys::set_xattr(fd.as_fd(), meta::XATTR_DIROBJ, b"1")?;
+        meta::set_xattr(fd.as_fd(), meta::XATTR_DIROBJ, b"1")?;
         meta::write_meta(fd.as_fd(), &params.meta)?;
         self.sync_dir(parent.as_fd())?;
         self.publish(parent.as_fd(), key.name())?;
-        let st = sys::stat(fd.as_fd())?;
+        let st = disk::stat(fd.as_fd())?;
         Ok(Written {
             etag: EMPTY_MD5.into(),
             size: 0,
-            modified: sys::mtime(&st),
+            modified: disk::mtime(&st),
             checksums: Default::default(),
         })
     }
@@ -714,7 +704,7 @@ impl ObjectView {
         f(&mut m);
         check_user_meta(&m)?;
         meta::write_meta(obj.file.as_fd(), &m)?;
-        let ino = self.root.ino(sys::stat(obj.file.as_fd())?.st_ino);
+        let ino = self.root.ino(disk::stat(obj.file.as_fd())?.st_ino);
         self.root.events().inode(Origin::Object, ino);
         Ok(())
     }
@@ -731,7 +721,7 @@ impl ObjectView {
         let mut dirs = vec![bfd];
         for seg in &segs[..segs.len() - 1] {
             let Some(last) = dirs.last() else { break };
-            match sys::open_dir(last.as_fd(), seg) {
+            match open_dir(last.as_fd(), seg) {
                 Ok(fd) => dirs.push(fd),
                 Err(_) => return Ok(()),
             }
@@ -749,35 +739,35 @@ impl ObjectView {
 
     /// Removes the entry `key` names in `parent`; false if there was nothing to remove.
     fn unlink_entry(&self, parent: BorrowedFd<'_>, key: &ObjectKey) -> Result<bool> {
-        let st = match sys::stat_child(parent, key.name()) {
+        let st = match disk::stat_at(parent, key.name()) {
             Ok(st) => st,
-            Err(Error::NotFound) => return Ok(false),
-            Err(e) => return Err(e),
+            Err(Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(e.into()),
         };
-        let kind = sys::Kind::of_mode(st.st_mode);
-        if kind == sys::Kind::Symlink {
+        let kind = Kind::of_mode(st.st_mode);
+        if kind == Kind::Symlink {
             // Not an object: nothing to delete, and the mount's symlink stays.
             return Ok(false);
         }
         if key.is_dir() {
-            if kind != sys::Kind::Dir {
+            if kind != Kind::Dir {
                 return Ok(false);
             }
-            let fd = sys::open_dir(parent, key.name())?;
-            sys::remove_xattr(fd.as_fd(), meta::XATTR_DIROBJ)?;
-            return match sys::unlink(parent, key.name(), true) {
+            let fd = open_dir(parent, key.name())?;
+            meta::remove_xattr(fd.as_fd(), meta::XATTR_DIROBJ)?;
+            return match disk::rmdir(parent, key.name()) {
                 Ok(()) => Ok(true),
-                Err(Error::NotEmpty) => Ok(false),
-                Err(e) => Err(e),
+                Err(Errno::NOTEMPTY) => Ok(false),
+                Err(e) => Err(e.into()),
             };
         }
-        if kind == sys::Kind::Dir {
+        if kind == Kind::Dir {
             return Ok(false);
         }
-        match sys::unlink(parent, key.name(), false) {
+        match disk::unlink(parent, key.name()) {
             Ok(()) => Ok(true),
-            Err(Error::NotFound) => Ok(false),
-            Err(e) => Err(e),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -787,13 +777,13 @@ impl ObjectView {
             let (Some(parent), Some(child)) = (dirs.get(i), dirs.get(i + 1)) else {
                 break;
             };
-            if sys::get_xattr(child.as_fd(), meta::XATTR_DIROBJ)?.is_some() {
+            if meta::get_xattr(child.as_fd(), meta::XATTR_DIROBJ)?.is_some() {
                 break;
             }
-            match sys::unlink(parent.as_fd(), segs[i], true) {
+            match disk::rmdir(parent.as_fd(), segs[i]) {
                 Ok(()) => {}
-                Err(Error::NotEmpty | Error::NotFound | Error::Exists) => break,
-                Err(e) => return Err(e),
+                Err(Errno::NOTEMPTY | Errno::NOENT | Errno::EXIST) => break,
+                Err(e) => return Err(e.into()),
             }
             self.publish(parent.as_fd(), segs[i])?;
         }
@@ -818,8 +808,7 @@ fn conflict(path: &str, why: &'static str) -> Error {
 
 /// True when `parent/name` is a symlink (for the message of a conflict).
 fn is_symlink(parent: BorrowedFd<'_>, name: &str) -> bool {
-    sys::stat_child(parent, name)
-        .is_ok_and(|st| sys::Kind::of_mode(st.st_mode) == sys::Kind::Symlink)
+    disk::stat_at(parent, name).is_ok_and(|st| Kind::of_mode(st.st_mode) == Kind::Symlink)
 }
 
 fn check_user_meta(m: &ObjectMeta) -> Result<()> {
@@ -829,26 +818,26 @@ fn check_user_meta(m: &ObjectMeta) -> Result<()> {
     }
 }
 
-fn open_or_nokey(bucket: BorrowedFd<'_>, path: &str, flags: OFlag) -> Result<OwnedFd> {
-    match sys::open_no_symlinks(bucket, path, flags) {
+fn open_or_nokey(bucket: BorrowedFd<'_>, path: &str, flags: OFlags) -> Result<OwnedFd> {
+    match disk::open_beneath(bucket, path, flags) {
         Ok(fd) => Ok(fd),
-        Err(Error::NotFound | Error::NotADirectory) => Err(ObjectError::NoSuchKey.into()),
-        Err(e) => Err(e),
+        Err(Errno::NOENT | Errno::NOTDIR) => Err(ObjectError::NoSuchKey.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Opens the directory object behind the `O_PATH` descriptor `path_fd` (already checked to
 /// be a directory): reopened through the descriptor, so the path is not resolved again.
-fn open_dir_object(path_fd: OwnedFd, st: &FileStat) -> Result<OpenObject> {
-    let fd = crate::tree::sys::reopen(path_fd.as_fd(), libc::O_RDONLY | libc::O_DIRECTORY)?;
-    if sys::get_xattr(fd.as_fd(), meta::XATTR_DIROBJ)?.is_none() {
+fn open_dir_object(path_fd: OwnedFd, st: &Stat) -> Result<OpenObject> {
+    let fd = disk::reopen(path_fd.as_fd(), OFlags::RDONLY | OFlags::DIRECTORY)?;
+    if meta::get_xattr(fd.as_fd(), meta::XATTR_DIROBJ)?.is_none() {
         return Err(ObjectError::NoSuchKey.into());
     }
     let meta = meta::read_meta(fd.as_fd())?;
     Ok(OpenObject {
         file: File::from(fd),
         size: 0,
-        modified: sys::mtime(st),
+        modified: disk::mtime(st),
         stamp: Stamped {
             etag: EMPTY_MD5.into(),
             ..Stamped::default()
@@ -859,11 +848,96 @@ fn open_dir_object(path_fd: OwnedFd, st: &FileStat) -> Result<OpenObject> {
 }
 
 fn bucket_created(fd: BorrowedFd<'_>) -> Result<SystemTime> {
-    let stored = sys::get_xattr(fd, meta::XATTR_BUCKET_CREATED)?
+    let stored = meta::get_xattr(fd, meta::XATTR_BUCKET_CREATED)?
         .and_then(|v| String::from_utf8(v).ok())
         .and_then(|s| s.parse::<u64>().ok());
     Ok(match stored {
         Some(secs) => SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs),
-        None => sys::mtime(&sys::stat(fd)?),
+        None => disk::mtime(&disk::stat(fd)?),
     })
+}
+
+/// Reads at `offset` into `buf` only from the page cache: `Ok(None)` when that would wait
+/// on the device, so the caller can hand the read to a thread that may block
+/// (`disk::read_cached`). `Ok(Some(0))` is the end of the file.
+pub fn read_cached(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> Result<Option<usize>> {
+    Ok(disk::read_cached(fd, buf, offset)?)
+}
+
+// ---- how the object view uses the disk layer ----
+
+/// Opens the directory `dir/name` without following a symlink: a symlink there is
+/// `NotADirectory`, whatever it points at.
+fn open_dir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
+    Ok(Dir::open_at(dir, name)?.into())
+}
+
+/// Opens the single component `name` under `dir` without following a final symlink (a
+/// file it creates is 0600 until published).
+fn open_child(dir: BorrowedFd<'_>, name: &str, flags: OFlags) -> Result<OwnedFd> {
+    Ok(disk::open_at(dir, name, flags | OFlags::NOFOLLOW, 0o600)?)
+}
+
+/// Creates the directory `dir/name`; `Ok(false)` if it already existed.
+fn make_dir(dir: BorrowedFd<'_>, name: &str, mode: u32) -> Result<bool> {
+    match disk::mkdir(dir, name, mode) {
+        Ok(()) => Ok(true),
+        Err(Errno::EXIST) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every entry of `dir` except `.` and `..`, with its kind (from `d_type`, or `fstatat`
+/// when the filesystem does not say). Names that are not UTF-8 are returned too; the
+/// caller decides.
+fn entries(dir: BorrowedFd<'_>) -> Result<Vec<(Vec<u8>, Kind)>> {
+    let mut out = Vec::new();
+    for entry in disk::read_dir(dir)? {
+        if entry.is_dot() {
+            continue;
+        }
+        let kind = match entry.file_type {
+            disk::FileType::RegularFile => Kind::File,
+            disk::FileType::Directory => Kind::Dir,
+            disk::FileType::Symlink => Kind::Symlink,
+            disk::FileType::Unknown => kind_by_stat(dir, &entry.name),
+            _ => Kind::Other,
+        };
+        out.push((entry.name, kind));
+    }
+    Ok(out)
+}
+
+fn kind_by_stat(dir: BorrowedFd<'_>, name: &[u8]) -> Kind {
+    let Ok(name) = std::str::from_utf8(name) else {
+        return Kind::Other;
+    };
+    disk::stat_at(dir, name)
+        .map(|st| Kind::of_mode(st.st_mode))
+        .unwrap_or(Kind::Other)
+}
+
+/// Copies `len` bytes from `src` at `off` to the end of `dst` in the kernel.
+fn copy_all(src: BorrowedFd<'_>, mut off: i64, dst: BorrowedFd<'_>, mut len: u64) -> Result<()> {
+    while len > 0 {
+        let chunk = usize::try_from(len.min(1 << 30)).unwrap_or(1 << 30);
+        let n = disk::copy_range(src, off, dst, None, chunk)?;
+        if n == 0 {
+            return Err(Error::InvalidArgument(
+                "source shorter than expected".into(),
+            ));
+        }
+        len -= n as u64;
+        off += n as i64;
+    }
+    Ok(())
+}
+
+/// The `renameat2` flags of a rename that may (or, with `noreplace`, may not) replace.
+fn no_replace(noreplace: bool) -> RenameFlags {
+    if noreplace {
+        RenameFlags::NOREPLACE
+    } else {
+        RenameFlags::empty()
+    }
 }

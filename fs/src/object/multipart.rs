@@ -10,13 +10,13 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::SystemTime;
 
 use md5::{Digest, Md5};
-use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    meta, sys, BucketName, ObjectError, ObjectKey, ObjectMeta, ObjectView, Owner, PutParams,
-    Staged, Written,
+    meta, BucketName, ObjectError, ObjectKey, ObjectMeta, ObjectView, Owner, PutParams, Staged,
+    Written,
 };
+use crate::disk::{self, OFlags};
 use crate::error::{Error, Result};
 
 /// Smallest part except the last.
@@ -59,7 +59,7 @@ impl ObjectView {
         if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ObjectError::NoSuchUpload.into());
         }
-        sys::open_dir(self.multipart.as_fd(), id).map_err(|e| match e {
+        super::open_dir(self.multipart.as_fd(), id).map_err(|e| match e {
             Error::NotFound => ObjectError::NoSuchUpload.into(),
             other => other,
         })
@@ -76,8 +76,8 @@ impl ObjectView {
         self.bucket(bucket)?;
         super::check_user_meta(&meta)?;
         let id = hex::encode(rand::random::<[u8; 16]>());
-        sys::mkdir(self.multipart.as_fd(), &id, 0o700)?;
-        let dir = sys::open_dir(self.multipart.as_fd(), &id)?;
+        super::make_dir(self.multipart.as_fd(), &id, 0o700)?;
+        let dir = super::open_dir(self.multipart.as_fd(), &id)?;
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -92,10 +92,10 @@ impl ObjectView {
             gid: owner.gid,
         };
         let json = serde_json::to_vec(&info).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let fd = sys::open_child(
+        let fd = super::open_child(
             dir.as_fd(),
             "info.json",
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
         )?;
         std::io::Write::write_all(&mut std::fs::File::from(fd), &json)?;
         Ok(id)
@@ -112,7 +112,7 @@ impl ObjectView {
 
     fn read_upload(&self, id: &str) -> Result<UploadInfo> {
         let dir = self.upload_dir(id)?;
-        let fd = sys::open_child(dir.as_fd(), "info.json", OFlag::O_RDONLY)?;
+        let fd = super::open_child(dir.as_fd(), "info.json", OFlags::RDONLY)?;
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut buf)?;
         serde_json::from_slice(&buf).map_err(|_| ObjectError::NoSuchUpload.into())
@@ -135,7 +135,7 @@ impl ObjectView {
             return Err(ObjectError::BadDigest("Content-MD5").into());
         }
         let fd = staged.file.as_fd();
-        let st = sys::stat(fd)?;
+        let st = disk::stat(fd)?;
         let stamp = meta::store_stamp(
             fd,
             &st,
@@ -145,14 +145,14 @@ impl ObjectView {
             },
         )?;
         if self.opts.sync {
-            sys::sync(fd)?;
+            disk::sync(fd)?;
         }
         staged.link_into(dir.as_fd(), &part_name(number), false)?;
         Ok(PartInfo {
             number,
             etag: stamp.etag,
             size: stamp.size,
-            modified: sys::mtime(&st),
+            modified: disk::mtime(&st),
         })
     }
 
@@ -166,7 +166,7 @@ impl ObjectView {
         self.upload(bucket, key, id)?;
         let dir = self.upload_dir(id)?;
         let mut parts = Vec::new();
-        for (name, _) in sys::read_dir(dir.as_fd())? {
+        for (name, _) in super::entries(dir.as_fd())? {
             let Some(number) = std::str::from_utf8(&name)
                 .ok()
                 .and_then(|n| n.strip_prefix("part-"))
@@ -174,14 +174,14 @@ impl ObjectView {
             else {
                 continue;
             };
-            let fd = sys::open_child(dir.as_fd(), &part_name(number), OFlag::O_RDONLY)?;
-            let st = sys::stat(fd.as_fd())?;
+            let fd = super::open_child(dir.as_fd(), &part_name(number), OFlags::RDONLY)?;
+            let st = disk::stat(fd.as_fd())?;
             let etag = meta::etag_of(fd.as_fd(), &st)?.etag;
             parts.push(PartInfo {
                 number,
                 etag,
                 size: u64::try_from(st.st_size).unwrap_or(0),
-                modified: sys::mtime(&st),
+                modified: disk::mtime(&st),
             });
         }
         parts.sort_by_key(|p| p.number);
@@ -192,7 +192,7 @@ impl ObjectView {
     pub fn list_uploads(&self, bucket: &BucketName) -> Result<Vec<UploadInfo>> {
         self.bucket(bucket)?;
         let mut out = Vec::new();
-        for (name, _) in sys::read_dir(self.multipart.as_fd())? {
+        for (name, _) in super::entries(self.multipart.as_fd())? {
             let Ok(id) = String::from_utf8(name) else {
                 continue;
             };
@@ -215,12 +215,12 @@ impl ObjectView {
 
     fn remove_upload(&self, id: &str) -> Result<()> {
         let dir = self.upload_dir(id)?;
-        for (name, _) in sys::read_dir(dir.as_fd())? {
+        for (name, _) in super::entries(dir.as_fd())? {
             if let Ok(name) = String::from_utf8(name) {
-                sys::unlink(dir.as_fd(), &name, false)?;
+                disk::unlink(dir.as_fd(), &name)?;
             }
         }
-        sys::unlink(self.multipart.as_fd(), id, true)
+        Ok(disk::rmdir(self.multipart.as_fd(), id)?)
     }
 
     /// Assembles the listed parts (number, ETag) into the object and publishes it.
@@ -239,8 +239,8 @@ impl ObjectView {
         let mut staged = self.stage()?;
         let mut md5s = Md5::new();
         for p in &chosen {
-            let fd = sys::open_child(dir.as_fd(), &part_name(p.number), OFlag::O_RDONLY)?;
-            sys::copy_range(fd.as_fd(), 0, staged.file.as_fd(), p.size)?;
+            let fd = super::open_child(dir.as_fd(), &part_name(p.number), OFlags::RDONLY)?;
+            super::copy_all(fd.as_fd(), 0, staged.file.as_fd(), p.size)?;
             staged.add_copied(p.size);
             md5s.update(hex::decode(&p.etag).map_err(|_| ObjectError::InvalidPart(p.number))?);
         }

@@ -6,29 +6,12 @@
 
 use std::fmt;
 
+pub use crate::error::{BucketNameError, KeyError};
+
 /// Longest key S3 accepts, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 /// Longest path component the backing filesystem accepts, in bytes.
 pub const MAX_SEGMENT_BYTES: usize = 255;
-
-/// Why a key was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyError {
-    #[error("key is empty")]
-    Empty,
-    #[error("key is {0} bytes, more than 1024")]
-    TooLong(usize),
-    #[error("key starts with `/`")]
-    LeadingSlash,
-    #[error("key has an empty, `.` or `..` segment")]
-    BadSegment,
-    #[error("key contains NUL")]
-    Nul,
-    #[error("key segment is {0} bytes, more than 255")]
-    SegmentTooLong(usize),
-    #[error("key names wekad's internal area")]
-    Reserved,
-}
 
 /// A valid bucket name (also the name of a top-level directory).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -85,11 +68,6 @@ impl fmt::Display for BucketName {
         f.write_str(&self.0)
     }
 }
-
-/// A bucket name that breaks the naming rules.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid bucket name `{0}`: 3-63 characters of a-z, 0-9, `.` and `-`, starting and ending with a letter or digit, no `..`, `.-` or `-.`, not an IP address, no reserved prefix or suffix")]
-pub struct BucketNameError(pub String);
 
 /// A valid object key: `segments` joined by `/`, plus a trailing `/` for directory objects.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

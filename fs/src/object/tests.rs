@@ -433,8 +433,8 @@ fn a_write_never_replaces_a_symlink_nor_goes_through_one() {
         .is_symlink());
     let sub: Vec<_> = std::fs::read_dir(bkt.join("sub")).unwrap().collect();
     assert_eq!(sub.len(), 1, "{sub:?}");
-    assert!(sys::get_xattr(
-        sys::open_dir(v.bucket(&b).unwrap().as_fd(), "sub")
+    assert!(meta::get_xattr(
+        super::open_dir(v.bucket(&b).unwrap().as_fd(), "sub")
             .unwrap()
             .as_fd(),
         meta::XATTR_DIROBJ
@@ -537,7 +537,7 @@ fn listing_by_name_and_by_open_file_agree() {
         ))
     );
     // The same page through the fallback (open each file), as on kernels before 6.13.
-    sys::disable_getxattrat();
+    crate::disk::disable_getxattrat();
     let by_open = v.list(&b, &q).unwrap().entries;
     assert_eq!(by_name, by_open);
 }

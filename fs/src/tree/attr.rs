@@ -6,6 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::disk::Stat;
 use crate::root::{Ino, Root};
 
 /// The kind of a file.
@@ -56,7 +57,7 @@ pub struct Attr {
 
 impl Attr {
     /// Builds the attributes of a backing `stat`, numbering the inode for FUSE.
-    pub fn from_stat(root: &Root, st: &libc::stat) -> Attr {
+    pub fn from_stat(root: &Root, st: &Stat) -> Attr {
         Attr {
             ino: root.ino(st.st_ino),
             kind: FileKind::from_mode(st.st_mode),
@@ -68,9 +69,9 @@ impl Attr {
             size: st.st_size as u64,
             blocks: st.st_blocks as u64,
             blksize: st.st_blksize as u32,
-            atime: system_time(st.st_atime, st.st_atime_nsec),
-            mtime: system_time(st.st_mtime, st.st_mtime_nsec),
-            ctime: system_time(st.st_ctime, st.st_ctime_nsec),
+            atime: system_time(st.st_atime, st.st_atime_nsec as i64),
+            mtime: system_time(st.st_mtime, st.st_mtime_nsec as i64),
+            ctime: system_time(st.st_ctime, st.st_ctime_nsec as i64),
         }
     }
 }

@@ -10,12 +10,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nix::dir::{Dir, Type};
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
-
 use super::attr::{Attr, FileKind};
 use super::Tree;
+use crate::disk::{self, FileType, OFlags};
 use crate::error::{Error, Result};
 use crate::root::{Ino, INTERNAL_DIR};
 use crate::sync::{lock, read, write, Arc, Mutex, RwLock};
@@ -56,15 +53,15 @@ impl DirHandles {
     }
 }
 
-fn kind_of(t: Option<Type>) -> FileKind {
+fn kind_of(t: FileType) -> FileKind {
     match t {
-        Some(Type::Directory) => FileKind::Directory,
-        Some(Type::Symlink) => FileKind::Symlink,
-        Some(Type::Fifo) => FileKind::Fifo,
-        Some(Type::CharacterDevice) => FileKind::CharDevice,
-        Some(Type::BlockDevice) => FileKind::BlockDevice,
-        Some(Type::Socket) => FileKind::Socket,
-        Some(Type::File) | None => FileKind::Regular,
+        FileType::Directory => FileKind::Directory,
+        FileType::Symlink => FileKind::Symlink,
+        FileType::Fifo => FileKind::Fifo,
+        FileType::CharacterDevice => FileKind::CharDevice,
+        FileType::BlockDevice => FileKind::BlockDevice,
+        FileType::Socket => FileKind::Socket,
+        FileType::RegularFile | FileType::Unknown => FileKind::Regular,
     }
 }
 
@@ -72,7 +69,7 @@ impl Tree {
     /// Opens the directory `ino` for listing.
     pub fn opendir(&self, ino: Ino) -> Result<u64> {
         let fd = self.inodes.fd(ino)?;
-        let dir = super::sys::reopen(fd.as_fd(), libc::O_RDONLY | libc::O_DIRECTORY)?;
+        let dir = disk::reopen(fd.as_fd(), OFlags::RDONLY | OFlags::DIRECTORY)?;
         let fh = self.dirs.next.fetch_add(1, Ordering::Relaxed) + 1;
         let handle = DirHandle {
             ino,
@@ -109,29 +106,22 @@ impl Tree {
 
     /// Reads the whole directory behind `handle`.
     fn list(&self, handle: &DirHandle) -> Result<Vec<DirEntry>> {
-        let mut dir = Dir::openat(
-            Some(handle.fd.as_raw_fd()),
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
         let at_root = handle.ino == Ino::ROOT;
         let mut out = Vec::new();
-        for entry in dir.iter() {
-            let entry = entry?;
-            let name = OsStr::from_bytes(entry.file_name().to_bytes());
+        for entry in disk::read_dir(handle.fd.as_fd())? {
+            let name = OsStr::from_bytes(&entry.name);
             if at_root && name == OsStr::new(INTERNAL_DIR) {
                 continue;
             }
             let ino = match name.as_bytes() {
                 b"." => handle.ino,
                 b".." if at_root => Ino::ROOT,
-                _ => self.root.ino(entry.ino()),
+                _ => self.root.ino(entry.ino),
             };
             let next = out.len() as i64 + 1;
             out.push(DirEntry {
                 ino,
-                kind: kind_of(entry.file_type()),
+                kind: kind_of(entry.file_type),
                 name: name.to_os_string(),
                 next,
             });

@@ -18,7 +18,8 @@ use nix::fcntl::FallocateFlags;
 use nix::unistd::Whence;
 
 use super::attr::{Attr, Caller, SetIdBits};
-use super::{sys, xattr, Tree};
+use super::{xattr, Tree};
+use crate::disk::{self, Errno, Inode, OFlags};
 use crate::error::{Error, Result};
 use crate::root::Ino;
 use crate::sync::{read, write, Arc, RwLock};
@@ -135,12 +136,12 @@ fn setid_bits_to_drop(mode: u32) -> u32 {
 /// (`FUSE_HANDLE_KILLPRIV_V2`), and the daemon's own writes, made with its privileges,
 /// would keep the bits. Returns true if it changed the mode.
 pub(super) fn drop_setid(fd: BorrowedFd<'_>) -> Result<bool> {
-    let st = sys::stat_fd(fd)?;
+    let st = disk::stat(fd)?;
     let kill = setid_bits_to_drop(st.st_mode);
     if kill == 0 {
         return Ok(false);
     }
-    sys::chmod_fd(fd, st.st_mode & 0o7777 & !kill)?;
+    disk::chmod(Inode::Path(fd), st.st_mode & 0o7777 & !kill)?;
     Ok(true)
 }
 
@@ -207,20 +208,20 @@ impl Tree {
     ) -> Result<u64> {
         let fd = self.inodes.fd(ino)?;
         let opened = match upgraded_to_read_write(flags, shareable) {
-            Some(rdwr) => sys::reopen(fd.as_fd(), rdwr | extra).map(|f| (f, rdwr)),
-            None => Err(std::io::Error::from_raw_os_error(libc::EPERM)),
+            Some(rdwr) => disk::reopen(fd.as_fd(), oflags(rdwr | extra)).map(|f| (f, rdwr)),
+            None => Err(Errno::PERM),
         };
         let (file, opened_with) = match opened {
             Ok(ok) => ok,
             Err(_) => (
-                sys::reopen(fd.as_fd(), backing_flags(flags) | extra)?,
+                disk::reopen(fd.as_fd(), oflags(backing_flags(flags) | extra))?,
                 flags,
             ),
         };
         if extra & libc::O_NONBLOCK != 0 {
             // Regular files ignore it for reads and writes, but the handle (and the
             // passthrough backing file) should carry exactly the caller's flags.
-            sys::clear_nonblock(file.as_fd())?;
+            disk::clear_nonblock(file.as_fd())?;
         }
         let file = File::from(file);
         // The caller's flags, not the upgraded ones, say whether the content may change.
@@ -284,21 +285,21 @@ impl Tree {
         let dir = self.inodes.fd(parent)?;
         let access = backing_flags(opened_with) & !libc::O_TRUNC;
         let perm = mode & 0o7777;
-        let (file, created) = match sys::open_at(
+        let (file, created) = match disk::open_at(
             dir.as_fd(),
             name.as_os_str(),
-            access | libc::O_CREAT | libc::O_EXCL,
+            oflags(access | libc::O_CREAT | libc::O_EXCL),
             perm,
         ) {
             Ok(fd) => (File::from(fd), true),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && flags & libc::O_EXCL == 0 => {
+            Err(Errno::EXIST) if flags & libc::O_EXCL == 0 => {
                 if !open_existing {
                     return Ok(None);
                 }
-                let fd = sys::open_at(
+                let fd = disk::open_at(
                     dir.as_fd(),
                     name.as_os_str(),
-                    backing_flags(flags) | libc::O_NOFOLLOW,
+                    oflags(backing_flags(flags) | libc::O_NOFOLLOW),
                     0,
                 )?;
                 (File::from(fd), false)
@@ -311,7 +312,7 @@ impl Tree {
             // The name existed (made through S3 meanwhile): opened as `open` would.
             opened_for_change(file.as_fd(), caller)?;
         }
-        let attr = self.remember(sys::reopen(file.as_fd(), libc::O_PATH)?)?;
+        let attr = self.remember(disk::reopen(file.as_fd(), OFlags::PATH)?)?;
         let handle_flags = if created { opened_with } else { flags };
         let fh = self.files.insert(FileHandle::new(
             attr.ino,
@@ -331,9 +332,9 @@ impl Tree {
     /// read and write the backing file itself (FUSE passthrough; see `Opener`).
     pub(super) fn backing_fd(&self, ino: Ino) -> Result<std::os::fd::OwnedFd> {
         let fd = self.inodes.fd(ino)?;
-        match sys::reopen(fd.as_fd(), libc::O_RDWR) {
+        match disk::reopen(fd.as_fd(), OFlags::RDWR) {
             Ok(file) => Ok(file),
-            Err(_) => Ok(sys::reopen(fd.as_fd(), libc::O_RDONLY)?),
+            Err(_) => Ok(disk::reopen(fd.as_fd(), OFlags::RDONLY)?),
         }
     }
 
@@ -445,17 +446,22 @@ impl Tree {
         let from = self.files.get(fh_in)?;
         let to = self.files.get(fh_out)?;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
-        let n = sys::copy_range(
+        let n = disk::copy_range(
             from.file.as_fd(),
             offset_i64(off_in)?,
             to.file.as_fd(),
-            offset_i64(off_out)?,
+            Some(offset_i64(off_out)?),
             len,
         )?;
         xattr::forget_etag(to.file.as_fd());
         self.publish_inode(to.ino);
         Ok(n)
     }
+}
+
+/// open(2) flags as the disk layer takes them (the bits are the kernel's either way).
+fn oflags(flags: i32) -> OFlags {
+    OFlags::from_bits_retain(flags as u32)
 }
 
 fn offset_i64(offset: u64) -> Result<i64> {

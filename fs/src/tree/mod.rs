@@ -26,16 +26,14 @@ mod file;
 mod inodes;
 mod name;
 mod open;
-pub(crate) mod sys;
 mod xattr;
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use nix::fcntl::{renameat2, RenameFlags};
-use nix::sys::stat::{mkdirat, mknodat, Mode, SFlag};
-use nix::unistd::{symlinkat, unlinkat, UnlinkatFlags};
+use nix::sys::stat::{mknodat, Mode, SFlag};
+use nix::unistd::symlinkat;
 
 pub use attr::{Attr, Caller, FileKind, SetAttr, SetIdBits, StatFs, TimeSet};
 pub use dir::{DirEntry, DirPlusReply};
@@ -43,6 +41,7 @@ pub use file::FileHandle;
 pub use name::{EntryName, NAME_MAX};
 pub use open::{Create, Open, OpenReply, Opener, ThroughDaemon};
 
+use crate::disk::{self, Inode, OFlags, RenameFlags, TimeChange};
 use crate::error::{Error, NameError, Result};
 use crate::events::Origin;
 use crate::root::{Ino, Root};
@@ -136,8 +135,8 @@ impl Tree {
     }
 
     /// Stats a held descriptor and refuses inodes from another device.
-    fn stat_checked(&self, fd: BorrowedFd<'_>) -> Result<libc::stat> {
-        let st = sys::stat_fd(fd)?;
+    fn stat_checked(&self, fd: BorrowedFd<'_>) -> Result<disk::Stat> {
+        let st = disk::stat(fd)?;
         if st.st_dev != self.root.dev() {
             return Err(Error::CrossDevice);
         }
@@ -148,7 +147,7 @@ impl Tree {
     pub fn lookup(&self, parent: Ino, name: &OsStr) -> Result<Attr> {
         let name = self.existing_name(parent, name)?;
         let dir = self.inodes.fd(parent)?;
-        let fd = sys::open_path_at(dir.as_fd(), name.as_os_str())?;
+        let fd = disk::open_path_at(dir.as_fd(), name.as_os_str())?;
         self.remember(fd)
     }
 
@@ -168,7 +167,7 @@ impl Tree {
     /// The attributes of `ino`.
     pub fn getattr(&self, ino: Ino) -> Result<Attr> {
         let fd = self.inodes.fd(ino)?;
-        let st = sys::stat_fd(fd.as_fd())?;
+        let st = disk::stat(fd.as_fd())?;
         Ok(Attr::from_stat(&self.root, &st))
     }
 
@@ -186,10 +185,10 @@ impl Tree {
     ) -> Result<Attr> {
         let fd = self.inodes.fd(ino)?;
         if let Some(mode) = set.mode {
-            sys::chmod_fd(fd.as_fd(), mode)?;
+            disk::chmod(Inode::Path(fd.as_fd()), mode)?;
         }
         if set.uid.is_some() || set.gid.is_some() {
-            sys::chown_fd(fd.as_fd(), set.uid, set.gid)?;
+            disk::chown(fd.as_fd(), set.uid, set.gid)?;
         }
         if let Some(size) = set.size {
             self.truncate(&fd, fh, size)?;
@@ -198,7 +197,7 @@ impl Tree {
             }
         }
         if set.atime.is_some() || set.mtime.is_some() {
-            sys::utimens_fd(fd.as_fd(), set.atime, set.mtime)?;
+            disk::set_times(fd.as_fd(), time_change(set.atime), time_change(set.mtime))?;
         }
         self.publish_inode(ino);
         self.getattr(ino)
@@ -208,7 +207,7 @@ impl Tree {
         let size = i64::try_from(size).map_err(|_| Error::from_errno(libc::EFBIG))?;
         let file = match fh.map(|fh| self.files.get(fh)) {
             Some(Ok(handle)) => handle.file.try_clone()?,
-            _ => std::fs::File::from(sys::reopen(fd.as_fd(), libc::O_WRONLY)?),
+            _ => std::fs::File::from(disk::reopen(fd.as_fd(), OFlags::WRONLY)?),
         };
         nix::unistd::ftruncate(&file, size)?;
         xattr::forget_etag(file.as_fd());
@@ -228,11 +227,7 @@ impl Tree {
     pub fn mkdir(&self, parent: Ino, name: &OsStr, mode: u32, caller: Caller) -> Result<Attr> {
         let name = self.new_name(parent, name)?;
         let dir = self.inodes.fd(parent)?;
-        mkdirat(
-            Some(dir.as_raw_fd()),
-            name.as_os_str(),
-            Mode::from_bits_truncate(mode & 0o7777),
-        )?;
+        disk::mkdir(dir.as_fd(), name.as_os_str(), mode & 0o7777)?;
         self.adopt(parent, &dir, name, mode, caller)
     }
 
@@ -283,7 +278,7 @@ impl Tree {
         mode: u32,
         caller: Caller,
     ) -> Result<Attr> {
-        let fd = sys::open_path_at(dir.as_fd(), name.as_os_str())?;
+        let fd = disk::open_path_at(dir.as_fd(), name.as_os_str())?;
         let attr = match self.give_to_caller(dir.as_fd(), fd.as_fd(), mode, caller)? {
             Some(st) => {
                 let attr = Attr::from_stat(&self.root, &st);
@@ -305,8 +300,8 @@ impl Tree {
         fd: BorrowedFd<'_>,
         mode: u32,
         caller: Caller,
-    ) -> Result<Option<libc::stat>> {
-        let parent = sys::stat_fd(dir)?;
+    ) -> Result<Option<disk::Stat>> {
+        let parent = disk::stat(dir)?;
         // In a setgid directory new entries take the directory's group, as locally.
         let gid = if parent.st_mode & libc::S_ISGID != 0 {
             None
@@ -315,7 +310,7 @@ impl Tree {
         };
         let me = *DAEMON_IDS;
         if (caller.uid, gid.unwrap_or(me.1)) != me {
-            sys::chown_fd(fd, Some(caller.uid), gid)?;
+            disk::chown(fd, Some(caller.uid), gid)?;
         }
         let st = self.stat_checked(fd)?;
         if FileKind::from_mode(st.st_mode) == FileKind::Symlink {
@@ -328,7 +323,10 @@ impl Tree {
             0o7777
         };
         if st.st_mode & keep != mode & keep {
-            sys::chmod_fd(fd, (mode & keep) | (st.st_mode & 0o7777 & !keep))?;
+            disk::chmod(
+                Inode::Path(fd),
+                (mode & keep) | (st.st_mode & 0o7777 & !keep),
+            )?;
             return Ok(None);
         }
         Ok(Some(st))
@@ -338,11 +336,7 @@ impl Tree {
     pub fn unlink(&self, parent: Ino, name: &OsStr) -> Result<()> {
         let name = self.existing_name(parent, name)?;
         let dir = self.inodes.fd(parent)?;
-        unlinkat(
-            Some(dir.as_raw_fd()),
-            name.as_os_str(),
-            UnlinkatFlags::NoRemoveDir,
-        )?;
+        disk::unlink(dir.as_fd(), name.as_os_str())?;
         self.publish_entry(parent, name);
         Ok(())
     }
@@ -351,11 +345,7 @@ impl Tree {
     pub fn rmdir(&self, parent: Ino, name: &OsStr) -> Result<()> {
         let name = self.existing_name(parent, name)?;
         let dir = self.inodes.fd(parent)?;
-        unlinkat(
-            Some(dir.as_raw_fd()),
-            name.as_os_str(),
-            UnlinkatFlags::RemoveDir,
-        )?;
+        disk::rmdir(dir.as_fd(), name.as_os_str())?;
         self.publish_entry(parent, name);
         Ok(())
     }
@@ -372,14 +362,13 @@ impl Tree {
     ) -> Result<()> {
         let name = self.existing_name(parent, name)?;
         let newname = self.new_name(newparent, newname)?;
-        let flags = RenameFlags::from_bits(flags)
-            .ok_or_else(|| Error::InvalidArgument(format!("rename flags {flags:#x}")))?;
+        let flags = rename_flags(flags)?;
         let from = self.inodes.fd(parent)?;
         let to = self.inodes.fd(newparent)?;
-        renameat2(
-            Some(from.as_raw_fd()),
+        disk::rename(
+            from.as_fd(),
             name.as_os_str(),
-            Some(to.as_raw_fd()),
+            to.as_fd(),
             newname.as_os_str(),
             flags,
         )?;
@@ -393,8 +382,8 @@ impl Tree {
         let newname = self.new_name(newparent, newname)?;
         let fd = self.inodes.fd(ino)?;
         let dir = self.inodes.fd(newparent)?;
-        sys::link_fd(fd.as_fd(), dir.as_fd(), newname.as_os_str())?;
-        let linked = sys::open_path_at(dir.as_fd(), newname.as_os_str())?;
+        disk::link_fd(fd.as_fd(), dir.as_fd(), newname.as_os_str())?;
+        let linked = disk::open_path_at(dir.as_fd(), newname.as_os_str())?;
         let attr = self.remember(linked)?;
         self.publish_entry(newparent, newname);
         self.publish_inode(ino);
@@ -403,16 +392,16 @@ impl Tree {
 
     /// Statistics of the backing filesystem.
     pub fn statfs(&self) -> Result<StatFs> {
-        let st = nix::sys::statvfs::fstatvfs(self.root.dir())?;
+        let st = disk::statfs(self.root.dir())?;
         Ok(StatFs {
-            blocks: st.blocks(),
-            bfree: st.blocks_free(),
-            bavail: st.blocks_available(),
-            files: st.files(),
-            ffree: st.files_free(),
-            bsize: st.block_size() as u32,
-            namelen: (st.name_max() as u32).min(NAME_MAX as u32),
-            frsize: st.fragment_size() as u32,
+            blocks: st.f_blocks,
+            bfree: st.f_bfree,
+            bavail: st.f_bavail,
+            files: st.f_files,
+            ffree: st.f_ffree,
+            bsize: st.f_bsize as u32,
+            namelen: (st.f_namemax as u32).min(NAME_MAX as u32),
+            frsize: st.f_frsize as u32,
         })
     }
 
@@ -426,6 +415,24 @@ impl Tree {
         }
         Ok(())
     }
+}
+
+/// The `TimeSet` of a `setattr` field as the disk layer takes it (absent: left alone).
+fn time_change(t: Option<TimeSet>) -> TimeChange {
+    match t {
+        None => TimeChange::Keep,
+        Some(TimeSet::Now) => TimeChange::Now,
+        Some(TimeSet::At(at)) => TimeChange::At(at),
+    }
+}
+
+/// `renameat2` flags from FUSE, refusing bits the call does not know (the known ones are
+/// `RENAME_NOREPLACE`, `RENAME_EXCHANGE` and `RENAME_WHITEOUT`).
+fn rename_flags(flags: u32) -> Result<RenameFlags> {
+    let known = RenameFlags::NOREPLACE | RenameFlags::EXCHANGE | RenameFlags::WHITEOUT;
+    RenameFlags::from_bits(flags)
+        .filter(|f| known.contains(*f))
+        .ok_or_else(|| Error::InvalidArgument(format!("rename flags {flags:#x}")))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use super::{sys, Tree};
+use super::Tree;
+use crate::disk::{self, Inode};
 use crate::error::{Error, Result};
 use crate::root::{Ino, XATTR_ETAG, XATTR_PREFIX};
 
@@ -21,7 +22,7 @@ fn is_private(name: &OsStr) -> bool {
 pub(crate) fn forget_etag(fd: BorrowedFd<'_>) {
     // ENODATA (no ETag yet) and ENOTSUP are expected; any other failure only means the
     // ETag's (size, mtime) stamp has to catch the change, which the object view checks.
-    let _ = sys::fremovexattr(fd, OsStr::new(XATTR_ETAG));
+    let _ = disk::remove_xattr(Inode::Open(fd), XATTR_ETAG);
 }
 
 impl Tree {
@@ -33,10 +34,14 @@ impl Tree {
         }
         let fd = self.inodes.fd(ino)?;
         if size == 0 {
-            let len = sys::getxattr_len(fd.as_fd(), name)?;
+            let len = disk::get_xattr_len(Inode::Path(fd.as_fd()), name)?;
             return Ok(vec![0; len]);
         }
-        Ok(sys::getxattr_fd(fd.as_fd(), name, size as usize)?)
+        Ok(disk::get_xattr(
+            Inode::Path(fd.as_fd()),
+            name,
+            size as usize,
+        )?)
     }
 
     /// Sets the attribute `name` of `ino` (`flags`: `XATTR_CREATE`/`XATTR_REPLACE`).
@@ -45,7 +50,7 @@ impl Tree {
             return Err(Error::NotPermitted);
         }
         let fd = self.inodes.fd(ino)?;
-        sys::setxattr_fd(fd.as_fd(), name, value, flags)?;
+        disk::set_xattr(Inode::Path(fd.as_fd()), name, value, flags)?;
         self.publish_inode(ino);
         Ok(())
     }
@@ -55,7 +60,7 @@ impl Tree {
     /// a non-zero `size` is ERANGE, as listxattr(2) says.
     pub fn listxattr(&self, ino: Ino, size: u32) -> Result<Vec<u8>> {
         let fd = self.inodes.fd(ino)?;
-        let all = sys::listxattr_fd(fd.as_fd())?;
+        let all = disk::list_xattr(Inode::Path(fd.as_fd()))?;
         let mut out = Vec::with_capacity(all.len());
         for name in all.split(|&b| b == 0).filter(|n| !n.is_empty()) {
             if !is_private(OsStr::from_bytes(name)) {
@@ -75,7 +80,7 @@ impl Tree {
             return Err(Error::NotPermitted);
         }
         let fd = self.inodes.fd(ino)?;
-        sys::removexattr_fd(fd.as_fd(), name)?;
+        disk::remove_xattr(Inode::Path(fd.as_fd()), name)?;
         self.publish_inode(ino);
         Ok(())
     }
