@@ -92,7 +92,7 @@ fn main() -> ExitCode {
             return ExitCode::from(error::EX_CONFIG);
         }
     };
-    let log = logging::init(&config.log_level);
+    let log = logging::init(&config.live.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("wekad")
