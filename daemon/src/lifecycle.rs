@@ -6,11 +6,14 @@
 //! without a restart (the TLS certificate included, re-read every time) and say what
 //! cannot. SIGTERM/SIGINT: STOPPING=1, stop accepting, drain
 //! in-flight requests within the deadline, unmount (lazily if busy, saying so), close the
-//! state, exit 0; a second signal during the drain stops at once.
+//! state, exit 0; a second signal during the drain cuts the requests, unmounts (lazily if
+//! busy) and returns [`Error::StoppedAtOnce`] (exit 1).
 //!
 //! Invariants: `endpoints.json` exists only while the daemon serves (it is written after
 //! readiness is verified and removed on a clean stop); nothing is mounted when start-up
-//! fails after the mount step.
+//! fails after the mount step (the `Mounted` is dropped on the way out, and its drop
+//! unmounts); every stop returns to `main`, never exits the process from here, so every
+//! `Drop` runs.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -383,11 +386,11 @@ impl Service {
         let open_files = move || stats.as_ref().map(|s| s.open_files()).unwrap_or(0);
         let drained = tokio::select! {
             d = tokio::time::timeout(deadline, drain(&mut self.tasks, open_files)) => d.is_ok(),
-            _ = signals.next_stop() => {
+            () = signals.next_stop() => {
                 tracing::warn!("second stop signal: stopping at once");
                 self.tasks.abort_all();
-                self.finish(true);
-                std::process::exit(i32::from(crate::error::EX_FAILURE));
+                self.finish();
+                return Err(Error::StoppedAtOnce);
             }
         };
         if !drained {
@@ -397,16 +400,16 @@ impl Service {
             );
             self.tasks.abort_all();
         }
-        self.finish(false);
+        self.finish();
         tracing::info!("stopped");
         Ok(())
     }
 
     /// Unmounts, removes endpoints.json and the socket; the IAM store closes when dropped.
-    fn finish(&mut self, at_once: bool) {
+    fn finish(&mut self) {
         if let Some(mounted) = self.mounted.take() {
             notify::status("stopping: unmounting");
-            unmount(mounted, at_once);
+            unmount(mounted);
         }
         for file in [&self.endpoints_file, &self.config.fixed.socket] {
             if let Err(e) = std::fs::remove_file(file) {
@@ -460,19 +463,13 @@ async fn drain(tasks: &mut JoinSet<()>, open_files: impl Fn() -> u64) {
     }
 }
 
-/// Unmounts; the adapter detaches lazily when the mount is busy and says so. When told to
-/// hurry (second signal), detaches lazily at once.
-fn unmount(mounted: weka_fs::fuse::Mounted, at_once: bool) {
+/// Unmounts; the adapter detaches lazily when the mount is busy and says so. A second
+/// signal takes the same path: `umount` returns at once either way (EBUSY, then the lazy
+/// detach), and only after a clean unmount does the session loop get joined, which the
+/// kernel has ended by then.
+fn unmount(mounted: weka_fs::fuse::Mounted) {
     let mount = mounted.mountpoint().to_path_buf();
-    let result = if at_once {
-        let detached = weka_fs::fuse::lazy_unmount(&mount);
-        // The session must not try a clean unmount after the lazy one.
-        std::mem::forget(mounted);
-        detached
-    } else {
-        mounted.unmount()
-    };
-    match result {
+    match mounted.unmount() {
         Ok(()) => tracing::info!(mount = %mount.display(), "unmounted"),
         Err(e) => {
             tracing::error!(mount = %mount.display(), error = %e, "could not unmount; run `fusermount3 -u -z` on it")
