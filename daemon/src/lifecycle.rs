@@ -35,7 +35,7 @@ use crate::metrics::Metrics;
 use crate::notify;
 use crate::observe::RequestObserver;
 use crate::state::State;
-use crate::status::{Places, StatusSource};
+use crate::status::{FuseFeatures, Places, StatusSource};
 
 /// What SIGHUP needs to re-read the configuration.
 pub struct Reload {
@@ -69,19 +69,28 @@ impl Signals {
         })
     }
 
-    /// Waits for the next signal; true for a stop request, false for SIGHUP.
-    async fn next(&mut self) -> bool {
+    /// Waits for the next signal.
+    async fn next(&mut self) -> Request {
         tokio::select! {
-            _ = self.term.recv() => true,
-            _ = self.int.recv() => true,
-            _ = self.hup.recv() => false,
+            _ = self.term.recv() => Request::Stop,
+            _ = self.int.recv() => Request::Stop,
+            _ = self.hup.recv() => Request::Reload,
         }
     }
 
     /// Waits for a stop request (SIGHUP is ignored while stopping).
     async fn next_stop(&mut self) {
-        while !self.next().await {}
+        while self.next().await == Request::Reload {}
     }
+}
+
+/// What a signal asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    /// SIGTERM or SIGINT.
+    Stop,
+    /// SIGHUP.
+    Reload,
 }
 
 /// Everything the running daemon holds.
@@ -104,10 +113,7 @@ pub async fn run(config: Config, reload: Reload) -> Result<()> {
     let mut signals = Signals::install()?;
     let listeners = preflight(&config)?;
     let mut service = start(config, reload, listeners).await?;
-    loop {
-        if signals.next().await {
-            break;
-        }
+    while signals.next().await == Request::Reload {
         service.reload();
     }
     service.stop(&mut signals).await
@@ -176,7 +182,7 @@ async fn start(config: Config, reload: Reload, listeners: Listeners) -> Result<S
         counts,
     ));
     let mounted = doors::mount(&config, &state, &metrics)?;
-    status.set_fuse_features(mounted.passthrough_active(), mounted.io_uring_active());
+    status.set_fuse_features(fuse_features(&mounted));
     let observer = Arc::new(RequestObserver {
         metrics: metrics.clone(),
         access_log: access_log.clone(),
@@ -203,6 +209,13 @@ async fn start(config: Config, reload: Reload, listeners: Listeners) -> Result<S
 
 fn local_addr(l: &std::net::TcpListener) -> Result<SocketAddr> {
     l.local_addr().map_err(|e| Error::component("listener", e))
+}
+
+fn fuse_features(mounted: &weka_fs::fuse::Mounted) -> FuseFeatures {
+    FuseFeatures {
+        passthrough: mounted.passthrough_active(),
+        io_uring: mounted.io_uring_active(),
+    }
 }
 
 fn places(config: &Config, s3_url: String, metrics: Option<SocketAddr>) -> Places {
@@ -277,15 +290,12 @@ impl Service {
         });
         write_atomically(&self.endpoints_file, endpoints.to_string().as_bytes())
             .map_err(|e| Error::component("writing endpoints.json", e))?;
-        let passthrough = match self
-            .mounted
-            .as_ref()
-            .is_some_and(|m| m.passthrough_active())
-        {
+        let features = self.mounted.as_ref().map(fuse_features);
+        let passthrough = match features.is_some_and(|f| f.passthrough) {
             true => "FUSE passthrough active",
             false => "FUSE passthrough not available: reads and writes go through the daemon",
         };
-        let transport = match self.mounted.as_ref().is_some_and(|m| m.io_uring_active()) {
+        let transport = match features.is_some_and(|f| f.io_uring) {
             true => "requests over io_uring",
             false => "requests over /dev/fuse",
         };
