@@ -18,7 +18,7 @@ use weka_fs::tree::Tree;
 use weka_s3::server::{Observer, S3Config as ServerConfig, S3Server};
 use weka_s3::tls::TlsCerts;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Live, TlsFiles};
 use crate::control::{self, ControlContext};
 use crate::error::{Error, Result};
 use crate::metrics::{FuseSample, Metrics};
@@ -28,16 +28,17 @@ use crate::status::StatusSource;
 /// Mounts the tree and connects the adapter's counters to the metrics.
 pub fn mount(config: &Config, state: &State, metrics: &Metrics) -> Result<Mounted> {
     let tree = Arc::new(Tree::new(state.root.clone()));
+    let fixed = &config.fixed;
     let opts = MountOptions {
-        allow_other: config.fuse.allow_other,
-        threads: config.fuse.threads,
-        passthrough: config.fuse.passthrough,
-        io_uring: config.fuse.io_uring,
-        fsname: format!("wekad:{}", config.data.display()),
+        allow_other: fixed.fuse.allow_other,
+        threads: fixed.fuse.threads,
+        passthrough: fixed.fuse.passthrough,
+        io_uring: fixed.fuse.io_uring,
+        fsname: format!("wekad:{}", fixed.data.display()),
     };
-    let mounted = weka_fs::fuse::mount(tree, &config.mount, &opts).map_err(|e| {
+    let mounted = weka_fs::fuse::mount(tree, &fixed.mount, &opts).map_err(|e| {
         Error::check(
-            format!("cannot mount on {}: {e}", config.mount.display()),
+            format!("cannot mount on {}: {e}", fixed.mount.display()),
             "run wekad as root (or with CAP_SYS_ADMIN), check `fusermount3` works, and that the mount point is an empty directory",
         )
     })?;
@@ -55,7 +56,7 @@ pub fn mount(config: &Config, state: &State, metrics: &Metrics) -> Result<Mounte
 
 /// Reads the configured TLS pair at start; an unusable one is a configuration error.
 pub fn load_tls(config: &Config) -> Result<Option<TlsCerts>> {
-    let Some((cert, key)) = config.tls_files() else {
+    let Some(TlsFiles { cert, key }) = &config.live.tls else {
         return Ok(None);
     };
     TlsCerts::load(cert, key).map(Some).map_err(|e| {
@@ -65,32 +66,21 @@ pub fn load_tls(config: &Config) -> Result<Option<TlsCerts>> {
     })
 }
 
-/// The settings of the S3 server that a reload may change.
-fn server_config(config: &Config, tls: Option<&TlsCerts>) -> ServerConfig {
+/// An S3 server generation's settings, from the live configuration.
+fn server_config(live: &Live, tls: Option<&TlsCerts>) -> ServerConfig {
+    let s3 = &live.s3;
     ServerConfig {
-        virtual_host_domains: config.s3.virtual_host_domains.clone(),
-        anonymous_uid: config.s3.anonymous_uid,
-        anonymous_gid: config.s3.anonymous_gid,
+        virtual_host_domains: s3.virtual_host_domains.clone(),
+        anonymous_uid: s3.anonymous_uid,
+        anonymous_gid: s3.anonymous_gid,
         tls: tls.cloned(),
-        sts_allow_plaintext: config.sts.allow_plaintext,
-        region: config
-            .s3
+        sts_allow_plaintext: s3.sts_allow_plaintext,
+        region: s3
             .region
             .clone()
             .unwrap_or_else(|| ServerConfig::default().region),
-        region_pinned: config.s3.region.is_some(),
+        region_pinned: s3.region.is_some(),
     }
-}
-
-/// True when `new` changes what the running S3 server was built with (including its
-/// shutdown grace, which follows the drain deadline).
-pub fn s3_settings_changed(old: &Config, new: &Config) -> bool {
-    old.drain_deadline != new.drain_deadline
-        || old.s3.virtual_host_domains != new.s3.virtual_host_domains
-        || old.s3.anonymous_uid != new.s3.anonymous_uid
-        || old.s3.anonymous_gid != new.s3.anonymous_gid
-        || old.sts.allow_plaintext != new.sts.allow_plaintext
-        || old.s3.region != new.s3.region
 }
 
 /// The S3 door: one listening socket, served by the current server generation.
@@ -129,10 +119,10 @@ impl S3Door {
         }
     }
 
-    /// SIGHUP: re-reads the certificate and key named by `config`, for the next
+    /// SIGHUP: re-reads the certificate and key named by `files`, for the next
     /// connection; an unusable pair is logged and the current one keeps serving.
-    pub fn reload_tls(&self, config: &Config) {
-        let (Some(certs), Some((cert, key))) = (&self.tls, config.tls_files()) else {
+    pub fn reload_tls(&self, files: Option<&TlsFiles>) {
+        let (Some(certs), Some(TlsFiles { cert, key })) = (&self.tls, files) else {
             return;
         };
         match certs.reload(cert, key) {
@@ -145,10 +135,10 @@ impl S3Door {
         }
     }
 
-    /// Starts a server generation built from `config`, then retires the previous one.
-    pub fn start(&mut self, config: &Config, tasks: &mut JoinSet<()>) -> Result<()> {
+    /// Starts a server generation built from `live`, then retires the previous one.
+    pub fn start(&mut self, live: &Live, tasks: &mut JoinSet<()>) -> Result<()> {
         let mut server = S3Server::new(
-            server_config(config, self.tls.as_ref()),
+            server_config(live, self.tls.as_ref()),
             self.state.buckets.clone(),
         )
         .map_err(|e| {
@@ -158,7 +148,7 @@ impl S3Door {
             )
         })?;
         server.set_observer(self.observer.clone());
-        server.set_shutdown_grace(config.drain_deadline);
+        server.set_shutdown_grace(live.drain_deadline);
         let Some(master) = &self.listener else {
             return Err(Error::component("S3 listener", "already stopped"));
         };
@@ -201,8 +191,8 @@ pub fn control(
     shutdown: watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,
 ) -> Result<()> {
-    let group = Some(config.admin_group.as_str());
-    let listener = control::bind(&config.socket, group)?;
+    let group = Some(config.fixed.admin_group.as_str());
+    let listener = control::bind(&config.fixed.socket, group)?;
     let status_fn: control::StatusFn = Arc::new(move || status.snapshot());
     let ctx = Arc::new(ControlContext::new(state.buckets.clone(), status_fn, group));
     tasks.spawn(control::serve(listener, ctx, shutdown));

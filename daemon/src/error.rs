@@ -12,7 +12,7 @@ pub const EX_CONFIG: u8 = 78;
 /// Exit status for any other start-up or run-time failure.
 pub const EX_FAILURE: u8 = 1;
 
-/// Why wekad stopped with an error.
+/// Why wekad stopped with an error (or stopped without finishing the drain).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The configuration file or a flag is invalid.
@@ -24,6 +24,10 @@ pub enum Error {
     /// A component failed to start or failed while running.
     #[error("{what}: {detail}")]
     Component { what: &'static str, detail: String },
+    /// A second stop signal arrived during the drain: the requests still in flight were
+    /// cut, the mount was unmounted (lazily if busy).
+    #[error("stopped at once by a second stop signal: requests still in flight were cut")]
+    StoppedAtOnce,
 }
 
 impl Error {
@@ -49,6 +53,7 @@ impl Error {
             Error::Config(_) => EX_CONFIG,
             Error::Check { .. } => EX_FAILURE,
             Error::Component { .. } => EX_FAILURE,
+            Error::StoppedAtOnce => EX_FAILURE,
         }
     }
 }

@@ -6,11 +6,14 @@
 //! without a restart (the TLS certificate included, re-read every time) and say what
 //! cannot. SIGTERM/SIGINT: STOPPING=1, stop accepting, drain
 //! in-flight requests within the deadline, unmount (lazily if busy, saying so), close the
-//! state, exit 0; a second signal during the drain stops at once.
+//! state, exit 0; a second signal during the drain cuts the requests, unmounts (lazily if
+//! busy) and returns [`Error::StoppedAtOnce`] (exit 1).
 //!
 //! Invariants: `endpoints.json` exists only while the daemon serves (it is written after
 //! readiness is verified and removed on a clean stop); nothing is mounted when start-up
-//! fails after the mount step.
+//! fails after the mount step (the `Mounted` is dropped on the way out, and its drop
+//! unmounts); every stop returns to `main`, never exits the process from here, so every
+//! `Drop` runs.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -24,7 +27,7 @@ use tokio::task::JoinSet;
 
 use crate::access_log::AccessLog;
 use crate::checks;
-use crate::config::{Config, Overrides};
+use crate::config::{Config, Overrides, Reloaded};
 use crate::doors::{self, S3Door};
 use crate::error::{Error, Result};
 use crate::logging::LogHandle;
@@ -32,7 +35,7 @@ use crate::metrics::Metrics;
 use crate::notify;
 use crate::observe::RequestObserver;
 use crate::state::State;
-use crate::status::{Places, StatusSource};
+use crate::status::{FuseFeatures, Places, StatusSource};
 
 /// What SIGHUP needs to re-read the configuration.
 pub struct Reload {
@@ -66,19 +69,28 @@ impl Signals {
         })
     }
 
-    /// Waits for the next signal; true for a stop request, false for SIGHUP.
-    async fn next(&mut self) -> bool {
+    /// Waits for the next signal.
+    async fn next(&mut self) -> Request {
         tokio::select! {
-            _ = self.term.recv() => true,
-            _ = self.int.recv() => true,
-            _ = self.hup.recv() => false,
+            _ = self.term.recv() => Request::Stop,
+            _ = self.int.recv() => Request::Stop,
+            _ = self.hup.recv() => Request::Reload,
         }
     }
 
     /// Waits for a stop request (SIGHUP is ignored while stopping).
     async fn next_stop(&mut self) {
-        while !self.next().await {}
+        while self.next().await == Request::Reload {}
     }
+}
+
+/// What a signal asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    /// SIGTERM or SIGINT.
+    Stop,
+    /// SIGHUP.
+    Reload,
 }
 
 /// Everything the running daemon holds.
@@ -101,10 +113,7 @@ pub async fn run(config: Config, reload: Reload) -> Result<()> {
     let mut signals = Signals::install()?;
     let listeners = preflight(&config)?;
     let mut service = start(config, reload, listeners).await?;
-    loop {
-        if signals.next().await {
-            break;
-        }
+    while signals.next().await == Request::Reload {
         service.reload();
     }
     service.stop(&mut signals).await
@@ -117,16 +126,17 @@ fn preflight(config: &Config) -> Result<Listeners> {
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
     checks::fuse_available(&checks::fuse_device())?;
-    checks::data_dir_usable(&config.data)?;
-    create_state_dir(&config.state)?;
+    let fixed = &config.fixed;
+    checks::data_dir_usable(&fixed.data)?;
+    create_state_dir(&fixed.state)?;
     let tls = doors::load_tls(config)?;
-    if checks::prepare_mountpoint(&config.mount)? == checks::MountpointState::ClearedStale {
-        tracing::info!(mount = %config.mount.display(), "cleared the stale mount; mounting afresh");
+    if checks::prepare_mountpoint(&fixed.mount)? == checks::MountpointState::ClearedStale {
+        tracing::info!(mount = %fixed.mount.display(), "cleared the stale mount; mounting afresh");
     }
-    let s3 = checks::bind(config.s3.listen, "S3", "s3.listen or --s3-listen")?;
-    let metrics = match config.metrics.enabled {
+    let s3 = checks::bind(fixed.s3_listen, "S3", "s3.listen or --s3-listen")?;
+    let metrics = match fixed.metrics.enabled {
         true => Some(checks::bind(
-            config.metrics.listen,
+            fixed.metrics.listen,
             "metrics",
             "metrics.listen or --metrics-listen",
         )?),
@@ -152,34 +162,34 @@ fn create_state_dir(state: &Path) -> Result<()> {
 /// Brings every component up and announces readiness.
 async fn start(config: Config, reload: Reload, listeners: Listeners) -> Result<Service> {
     let metrics = Arc::new(Metrics::new());
-    let access_log = Arc::new(AccessLog::open(&config.s3.access_log).map_err(|e| {
+    let access_log = Arc::new(AccessLog::open(&config.live.access_log).map_err(|e| {
         Error::check(
-            format!("cannot open the access log {:?}: {e}", config.s3.access_log),
+            format!(
+                "cannot open the access log {:?}: {e}",
+                config.live.access_log
+            ),
             "fix s3.access_log (\"off\", \"stderr\" or a writable absolute path)",
         )
     })?);
     let s3_addr = local_addr(&listeners.s3)?;
     let metrics_addr = listeners.metrics.as_ref().map(local_addr).transpose()?;
-    let state = State::open(&config)?;
+    let state = State::open(&config.fixed)?;
     let counts = Some(Arc::new(state.clone()) as Arc<dyn crate::status::Counts>);
-    let scheme = match listeners.tls {
-        Some(_) => "https",
-        None => "http",
-    };
+    let scheme = config.fixed.scheme.as_str();
     let status = Arc::new(StatusSource::new(
         places(&config, format!("{scheme}://{s3_addr}"), metrics_addr),
         metrics.clone(),
         counts,
     ));
     let mounted = doors::mount(&config, &state, &metrics)?;
-    status.set_fuse_features(mounted.passthrough_active(), mounted.io_uring_active());
+    status.set_fuse_features(fuse_features(&mounted));
     let observer = Arc::new(RequestObserver {
         metrics: metrics.clone(),
         access_log: access_log.clone(),
     });
     let (shutdown, _) = watch::channel(false);
     let mut service = Service {
-        endpoints_file: config.state.join("endpoints.json"),
+        endpoints_file: config.fixed.state.join("endpoints.json"),
         s3: S3Door::new(listeners.s3, state.clone(), observer, listeners.tls),
         config,
         reload,
@@ -201,13 +211,21 @@ fn local_addr(l: &std::net::TcpListener) -> Result<SocketAddr> {
     l.local_addr().map_err(|e| Error::component("listener", e))
 }
 
+fn fuse_features(mounted: &weka_fs::fuse::Mounted) -> FuseFeatures {
+    FuseFeatures {
+        passthrough: mounted.passthrough_active(),
+        io_uring: mounted.io_uring_active(),
+    }
+}
+
 fn places(config: &Config, s3_url: String, metrics: Option<SocketAddr>) -> Places {
     let show = |p: &Path| p.display().to_string();
+    let fixed = &config.fixed;
     Places {
-        data: show(&config.data),
-        mount: show(&config.mount),
-        state: show(&config.state),
-        socket: show(&config.socket),
+        data: show(&fixed.data),
+        mount: show(&fixed.mount),
+        state: show(&fixed.state),
+        socket: show(&fixed.socket),
         s3: Some(s3_url),
         metrics: metrics.map(|a| a.to_string()),
     }
@@ -224,7 +242,7 @@ impl Service {
                 self.shutdown.subscribe(),
             ));
         }
-        self.s3.start(&self.config, &mut self.tasks)?;
+        self.s3.start(&self.config.live, &mut self.tasks)?;
         doors::control(
             &self.config,
             &self.state,
@@ -239,7 +257,7 @@ impl Service {
         tokio::net::TcpStream::connect(s3)
             .await
             .map_err(|e| Error::component("S3 listener self-check", e))?;
-        let mount = self.config.mount.clone();
+        let mount = self.config.fixed.mount.clone();
         let answered = tokio::time::timeout(
             Duration::from_secs(10),
             tokio::task::spawn_blocking(move || std::fs::metadata(mount)),
@@ -259,34 +277,32 @@ impl Service {
     /// Writes endpoints.json, tells systemd READY=1, and starts the watchdog.
     fn announce(&mut self, s3: SocketAddr, metrics: Option<SocketAddr>) -> Result<()> {
         let s3_url = format!("{}://{s3}", self.s3.scheme());
+        let fixed = &self.config.fixed;
         let endpoints = serde_json::json!({
             "s3": s3.to_string(),
             "s3_url": s3_url,
             "metrics": metrics.map(|a| a.to_string()),
-            "mount": self.config.mount,
-            "socket": self.config.socket,
-            "data": self.config.data,
-            "state": self.config.state,
+            "mount": fixed.mount,
+            "socket": fixed.socket,
+            "data": fixed.data,
+            "state": fixed.state,
             "pid": std::process::id(),
         });
         write_atomically(&self.endpoints_file, endpoints.to_string().as_bytes())
             .map_err(|e| Error::component("writing endpoints.json", e))?;
-        let passthrough = match self
-            .mounted
-            .as_ref()
-            .is_some_and(|m| m.passthrough_active())
-        {
+        let features = self.mounted.as_ref().map(fuse_features);
+        let passthrough = match features.is_some_and(|f| f.passthrough) {
             true => "FUSE passthrough active",
             false => "FUSE passthrough not available: reads and writes go through the daemon",
         };
-        let transport = match self.mounted.as_ref().is_some_and(|m| m.io_uring_active()) {
+        let transport = match features.is_some_and(|f| f.io_uring) {
             true => "requests over io_uring",
             false => "requests over /dev/fuse",
         };
         let line = format!(
             "serving {} on {} and S3 on {s3_url} ({passthrough}; {transport})",
-            self.config.data.display(),
-            self.config.mount.display()
+            self.config.fixed.data.display(),
+            self.config.fixed.mount.display()
         );
         tracing::info!("{line}");
         notify::ready(&line);
@@ -303,7 +319,7 @@ impl Service {
             tracing::info!(interval = ?every, "systemd watchdog enabled");
         }
         let every = watchdog.map_or(STATUS_EVERY, |w| w.min(STATUS_EVERY));
-        let mount = self.config.mount.clone();
+        let mount = self.config.fixed.mount.clone();
         let status = self.status.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -333,27 +349,32 @@ impl Service {
         notify::reloaded("configuration reloaded");
     }
 
+    /// The one place a reload takes effect: the new live settings replace the running ones
+    /// and each is applied; changed fixed settings are named as needing a restart.
     fn apply(&mut self, new: Config) {
-        match self.reload.log.set(&new.log_level) {
+        let Reloaded {
+            live,
+            needs_restart,
+        } = self.config.reloaded(new);
+        let running = std::mem::replace(&mut self.config.live, live);
+        let live = &self.config.live;
+        match self.reload.log.set(&live.log_level) {
             Ok(Some(note)) => tracing::info!("log level: {note}"),
-            Ok(None) => tracing::info!(level = new.log_level.as_str(), "log level reloaded"),
+            Ok(None) => tracing::info!(level = live.log_level.as_str(), "log level reloaded"),
             Err(e) => tracing::warn!(error = %e, "could not reload the log level"),
         }
-        match self.access_log.reopen(&new.s3.access_log) {
-            Ok(()) => tracing::info!(target = ?new.s3.access_log, "access log reopened"),
+        match self.access_log.reopen(&live.access_log) {
+            Ok(()) => tracing::info!(target = ?live.access_log, "access log reopened"),
             Err(e) => {
                 tracing::warn!(error = %e, "could not reopen the access log; keeping the old one")
             }
         }
-        for what in needs_restart(&self.config, &new) {
+        for what in needs_restart {
             tracing::warn!("{what} changed but cannot be reloaded; restart wekad to apply it");
         }
-        let s3_changed = doors::s3_settings_changed(&self.config, &new);
-        let old = std::mem::replace(&mut self.config, new);
-        keep_running_values(&mut self.config, old);
-        self.s3.reload_tls(&self.config);
-        if s3_changed {
-            match self.s3.start(&self.config, &mut self.tasks) {
+        self.s3.reload_tls(live.tls.as_ref());
+        if live.restarts_s3(&running) {
+            match self.s3.start(live, &mut self.tasks) {
                 Ok(()) => tracing::info!("S3 settings reloaded (anonymous owner, virtual-host domains, region, drain deadline, sts.allow_plaintext)"),
                 Err(e) => tracing::error!("could not apply the new S3 settings; the previous S3 server keeps serving: {e}"),
             }
@@ -363,37 +384,44 @@ impl Service {
     /// Drains and stops every component.
     async fn stop(mut self, signals: &mut Signals) -> Result<()> {
         notify::stopping("stopping: draining in-flight requests");
-        tracing::info!(deadline = ?self.config.drain_deadline, "stopping: no new requests; draining in-flight ones");
+        let deadline = self.config.live.drain_deadline;
+        tracing::info!(
+            ?deadline,
+            "stopping: no new requests; draining in-flight ones"
+        );
         // Receivers may all be gone already; then there is nothing left to tell.
         let _ = self.shutdown.send(true);
         self.s3.stop();
         let stats = self.mounted.as_ref().map(|m| m.stats());
         let open_files = move || stats.as_ref().map(|s| s.open_files()).unwrap_or(0);
         let drained = tokio::select! {
-            d = tokio::time::timeout(self.config.drain_deadline, drain(&mut self.tasks, open_files)) => d.is_ok(),
-            _ = signals.next_stop() => {
+            d = tokio::time::timeout(deadline, drain(&mut self.tasks, open_files)) => d.is_ok(),
+            () = signals.next_stop() => {
                 tracing::warn!("second stop signal: stopping at once");
                 self.tasks.abort_all();
-                self.finish(true);
-                std::process::exit(i32::from(crate::error::EX_FAILURE));
+                self.finish();
+                return Err(Error::StoppedAtOnce);
             }
         };
         if !drained {
-            tracing::warn!(deadline = ?self.config.drain_deadline, "drain deadline passed; cutting the remaining requests");
+            tracing::warn!(
+                ?deadline,
+                "drain deadline passed; cutting the remaining requests"
+            );
             self.tasks.abort_all();
         }
-        self.finish(false);
+        self.finish();
         tracing::info!("stopped");
         Ok(())
     }
 
     /// Unmounts, removes endpoints.json and the socket; the IAM store closes when dropped.
-    fn finish(&mut self, at_once: bool) {
+    fn finish(&mut self) {
         if let Some(mounted) = self.mounted.take() {
             notify::status("stopping: unmounting");
-            unmount(mounted, at_once);
+            unmount(mounted);
         }
-        for file in [&self.endpoints_file, &self.config.socket] {
+        for file in [&self.endpoints_file, &self.config.fixed.socket] {
             if let Err(e) = std::fs::remove_file(file) {
                 tracing::debug!(file = %file.display(), error = %e, "already gone");
             }
@@ -401,34 +429,6 @@ impl Service {
     }
 }
 
-/// The settings a reload cannot change keep their running values.
-fn keep_running_values(config: &mut Config, old: Config) {
-    let old_tls = (old.s3.tls_cert, old.s3.tls_key);
-    config.data = old.data;
-    config.state = old.state;
-    config.mount = old.mount;
-    config.socket = old.socket;
-    config.admin_group = old.admin_group;
-    config.fuse = old.fuse;
-    config.metrics = old.metrics;
-    config.s3.listen = old.s3.listen;
-    config.s3.sync = old.s3.sync;
-    config.s3.policy_max_bytes = old.s3.policy_max_bytes;
-    if tls_switched(config, &old_tls) {
-        config.s3.tls_cert = old_tls.0;
-        config.s3.tls_key = old_tls.1;
-    }
-}
-
-/// Whether `new` turns TLS on or off compared with the running `(cert, key)`: that changes
-/// the URL clients use, so only a restart applies it. New paths for a running TLS port do
-/// apply on reload.
-fn tls_switched(new: &Config, old: &(Option<PathBuf>, Option<PathBuf>)) -> bool {
-    new.tls_files().is_some() != (old.0.is_some() && old.1.is_some())
-}
-
-/// Waits for every task (S3 generations, control, metrics) to finish and for the files
-/// open on the mount to be closed, so in-flight FUSE reads and writes complete too.
 /// How often the STATUS= line is refreshed.
 const STATUS_EVERY: Duration = Duration::from_secs(30);
 
@@ -455,6 +455,8 @@ fn status_line(s: &weka::api::Status) -> String {
     )
 }
 
+/// Waits for every task (S3 generations, control, metrics) to finish and for the files
+/// open on the mount to be closed, so in-flight FUSE reads and writes complete too.
 async fn drain(tasks: &mut JoinSet<()>, open_files: impl Fn() -> u64) {
     while tasks.join_next().await.is_some() {}
     let mut logged = false;
@@ -471,47 +473,13 @@ async fn drain(tasks: &mut JoinSet<()>, open_files: impl Fn() -> u64) {
     }
 }
 
-/// What changed between `old` and `new` that only a restart applies.
-fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let mut check = |changed: bool, what| {
-        if changed {
-            out.push(what);
-        }
-    };
-    check(old.data != new.data, "data");
-    check(old.state != new.state, "state");
-    check(old.mount != new.mount, "mount");
-    check(old.socket != new.socket, "socket");
-    check(old.admin_group != new.admin_group, "admin_group");
-    check(old.fuse != new.fuse, "[fuse]");
-    check(old.s3.listen != new.s3.listen, "s3.listen");
-    check(old.s3.sync != new.s3.sync, "s3.sync");
-    check(
-        old.s3.policy_max_bytes != new.s3.policy_max_bytes,
-        "s3.policy_max_bytes",
-    );
-    check(old.metrics != new.metrics, "[metrics]");
-    check(
-        old.tls_files().is_some() != new.tls_files().is_some(),
-        "s3.tls_cert/s3.tls_key (turning TLS on or off)",
-    );
-    out
-}
-
-/// Unmounts; the adapter detaches lazily when the mount is busy and says so. When told to
-/// hurry (second signal), detaches lazily at once.
-fn unmount(mounted: weka_fs::fuse::Mounted, at_once: bool) {
+/// Unmounts; the adapter detaches lazily when the mount is busy and says so. A second
+/// signal takes the same path: `umount` returns at once either way (EBUSY, then the lazy
+/// detach), and only after a clean unmount does the session loop get joined, which the
+/// kernel has ended by then.
+fn unmount(mounted: weka_fs::fuse::Mounted) {
     let mount = mounted.mountpoint().to_path_buf();
-    let result = if at_once {
-        let detached = weka_fs::fuse::lazy_unmount(&mount);
-        // The session must not try a clean unmount after the lazy one.
-        std::mem::forget(mounted);
-        detached
-    } else {
-        mounted.unmount()
-    };
-    match result {
+    match mounted.unmount() {
         Ok(()) => tracing::info!(mount = %mount.display(), "unmounted"),
         Err(e) => {
             tracing::error!(mount = %mount.display(), error = %e, "could not unmount; run `fusermount3 -u -z` on it")
@@ -531,39 +499,6 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_changed_listen_address_needs_a_restart_but_the_log_level_does_not() {
-        let old = Config::default();
-        let mut new = old.clone();
-        new.log_level = crate::config::LogLevel::parse("debug").unwrap();
-        new.s3.anonymous_uid = 1;
-        assert!(needs_restart(&old, &new).is_empty());
-        new.s3.listen = "127.0.0.1:1".parse().unwrap();
-        new.fuse.allow_other = true;
-        assert_eq!(needs_restart(&old, &new), vec!["[fuse]", "s3.listen"]);
-    }
-
-    #[test]
-    fn turning_tls_on_needs_a_restart_but_new_certificate_paths_apply() {
-        let plain = Config::default();
-        let mut tls = plain.clone();
-        tls.s3.tls_cert = Some("/a.crt".into());
-        tls.s3.tls_key = Some("/a.key".into());
-        assert_eq!(
-            needs_restart(&plain, &tls),
-            vec!["s3.tls_cert/s3.tls_key (turning TLS on or off)"]
-        );
-        let mut applied = tls.clone();
-        keep_running_values(&mut applied, plain.clone());
-        assert_eq!(applied.tls_files(), None, "TLS stays off until a restart");
-        let mut renewed = tls.clone();
-        renewed.s3.tls_cert = Some("/b.crt".into());
-        assert!(needs_restart(&tls, &renewed).is_empty());
-        let mut applied = renewed.clone();
-        keep_running_values(&mut applied, tls);
-        assert_eq!(applied.s3.tls_cert, Some("/b.crt".into()));
-    }
 
     #[test]
     fn endpoints_are_written_atomically() {

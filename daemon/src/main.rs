@@ -2,7 +2,8 @@
 //!
 //! This file owns the process boundary: command-line parsing, configuration loading,
 //! logging set-up, the tokio runtime, and the translation of errors into exit codes (78 for
-//! invalid configuration, 1 for any other failure, 0 after a clean stop). Everything else
+//! invalid configuration, 1 for any other failure or a stop cut short by a second signal,
+//! 0 after a clean stop). The process ends only by returning from `main`. Everything else
 //! lives in modules: `config` (options), `checks` (start-up checks), `lifecycle` (start,
 //! serve, drain, stop), `metrics`, `access_log`, `status`, `notify` (systemd).
 
@@ -92,7 +93,7 @@ fn main() -> ExitCode {
             return ExitCode::from(error::EX_CONFIG);
         }
     };
-    let log = logging::init(&config.log_level);
+    let log = logging::init(&config.live.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("wekad")
@@ -112,6 +113,10 @@ fn main() -> ExitCode {
     match runtime.block_on(lifecycle::run(config, reload)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Whatever still runs was cut (a second stop signal) or belongs to a start that
+            // failed; a blocking task may be stuck on a wedged disk or mount, so do not wait
+            // for it. Everything that must be undone (the mount) was dropped in `run`.
+            runtime.shutdown_background();
             tracing::error!("{e}");
             eprintln!("wekad: {e}");
             ExitCode::from(e.exit_code())

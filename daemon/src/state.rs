@@ -14,7 +14,7 @@ use weka_fs::Root;
 use weka_s3::buckets::Buckets;
 use weka_s3::iam::{Iam, IamOptions};
 
-use crate::config::{Config, SyncMode};
+use crate::config::{Fixed, SyncMode};
 use crate::error::{Error, Result};
 use crate::status::Counts;
 
@@ -31,7 +31,7 @@ pub struct State {
 
 impl State {
     /// Opens the data directory and the state directory, creating the first admin if needed.
-    pub fn open(config: &Config) -> Result<State> {
+    pub fn open(config: &Fixed) -> Result<State> {
         let root = Arc::new(Root::open(&config.data).map_err(|e| {
             Error::check(
                 format!("cannot open data directory {}: {e}", config.data.display()),
@@ -39,13 +39,13 @@ impl State {
             )
         })?);
         let opts = ObjectOptions {
-            sync: config.s3.sync == SyncMode::Always,
+            sync: config.sync == SyncMode::Always,
         };
         let view = Arc::new(
             ObjectView::new(root.clone(), opts).map_err(|e| Error::component("object view", e))?,
         );
         let iam_opts = IamOptions {
-            policy_max_bytes: config.s3.policy_max_bytes,
+            policy_max_bytes: config.policy_max_bytes,
             ..IamOptions::default()
         };
         let iam = Iam::open(&config.state, iam_opts).map_err(|e| {
@@ -85,7 +85,7 @@ fn open_buckets(iam: &Iam, view: &Arc<ObjectView>) -> Result<Buckets> {
 }
 
 /// On first start, creates S3 user `admin` and prints its credentials once.
-fn first_admin(iam: &Iam, config: &Config) -> Result<()> {
+fn first_admin(iam: &Iam, config: &Fixed) -> Result<()> {
     let created = iam
         .ensure_initial_admin(&config.state)
         .map_err(|e| Error::component("first administrator", e))?;

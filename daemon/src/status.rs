@@ -32,6 +32,15 @@ pub struct Places {
     pub metrics: Option<String>,
 }
 
+/// The FUSE features the kernel accepted at mount time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FuseFeatures {
+    /// Opened files are read and written by the kernel directly on the backing files.
+    pub passthrough: bool,
+    /// Requests arrive over FUSE's io_uring transport rather than `/dev/fuse` reads.
+    pub io_uring: bool,
+}
+
 /// Builds status snapshots on demand. Cheap to share.
 pub struct StatusSource {
     started: Instant,
@@ -58,8 +67,12 @@ impl StatusSource {
         }
     }
 
-    /// Records whether FUSE passthrough and the io_uring transport are active.
-    pub fn set_fuse_features(&self, passthrough: bool, io_uring: bool) {
+    /// Records which FUSE features the kernel accepted.
+    pub fn set_fuse_features(&self, features: FuseFeatures) {
+        let FuseFeatures {
+            passthrough,
+            io_uring,
+        } = features;
         self.passthrough.store(passthrough, Ordering::Relaxed);
         self.io_uring.store(io_uring, Ordering::Relaxed);
         self.metrics.set_fuse_features(passthrough, io_uring);
@@ -125,7 +138,10 @@ mod tests {
             ..Places::default()
         };
         let source = StatusSource::new(places, metrics, Some(Arc::new(Fixed)));
-        source.set_fuse_features(true, false);
+        source.set_fuse_features(FuseFeatures {
+            passthrough: true,
+            io_uring: false,
+        });
         let s = source.snapshot();
         assert_eq!((s.users, s.policies, s.buckets), (2, 5, 3));
         assert!(s.mounted && s.passthrough);
