@@ -21,10 +21,10 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn read_toml(path: &Path) -> toml::Table {
+/// A TOML file as a JSON value (tables are objects, arrays arrays).
+fn read_toml(path: &Path) -> serde_json::Value {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.parse()
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    toml_edit::de::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Every `.rs` file below `dir`, recursively (none when `dir` does not exist).
@@ -165,7 +165,7 @@ fn every_declared_dependency_is_used() {
     );
     let root = read_toml(&workspace_root().join("Cargo.toml"));
     let orphans: Vec<&String> = root["workspace"]["dependencies"]
-        .as_table()
+        .as_object()
         .expect("workspace.dependencies")
         .keys()
         .filter(|name| !declared_by_members.contains(*name))
