@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod events;
+pub mod fault;
 pub mod fuse;
 pub mod object;
 pub mod root;
