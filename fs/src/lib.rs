@@ -10,6 +10,7 @@
 pub mod disk;
 pub mod error;
 pub mod events;
+pub mod fault;
 pub mod fuse;
 pub mod ino;
 pub mod object;

@@ -181,6 +181,12 @@ impl Daemon {
         &self.options
     }
 
+    /// The options for the next start: a test may change them between `kill9` and
+    /// `restart` (e.g. to disarm a test-only crash point).
+    pub fn options_mut(&mut self) -> &mut DaemonOptions {
+        &mut self.options
+    }
+
     /// The process id of the running daemon, if any.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

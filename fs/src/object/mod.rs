@@ -236,18 +236,18 @@ pub struct ObjectView {
     root: Arc<Root>,
     opts: ObjectOptions,
     tmp: Arc<OwnedFd>,
-    multipart: OwnedFd,
+    multipart: multipart::Staging,
     listing: Arc<list::SnapshotCache>,
 }
 
 impl ObjectView {
-    /// Opens the view: prepares `.wekad/tmp` and `.wekad/multipart`, removes temp files a
-    /// crash left behind, and subscribes the listing cache to change events.
+    /// Opens the view: prepares `.wekad/tmp` and the multipart staging, removes temp files
+    /// and finishes the multipart clean-up a crash left behind, and subscribes the listing
+    /// cache to change events.
     pub fn new(root: Arc<Root>, opts: ObjectOptions) -> Result<ObjectView> {
         make_dir(root.internal(), "tmp", 0o700)?;
-        make_dir(root.internal(), "multipart", 0o700)?;
         let tmp = Arc::new(open_dir(root.internal(), "tmp")?);
-        let multipart = open_dir(root.internal(), "multipart")?;
+        let multipart = multipart::Staging::open(root.internal())?;
         for (name, _) in entries(tmp.as_fd())? {
             if let Ok(name) = String::from_utf8(name) {
                 // Best effort: a file we cannot remove now is retried at the next start.
@@ -256,13 +256,18 @@ impl ObjectView {
         }
         let listing = Arc::new(list::SnapshotCache::new(root.clone()));
         root.events().subscribe(listing.clone());
-        Ok(ObjectView {
+        let view = ObjectView {
             root,
             opts,
             tmp,
             multipart,
             listing,
-        })
+        };
+        if let Err(e) = view.sweep_uploads(true) {
+            // Leftovers only cost space and are retried at the next start; serving matters more.
+            tracing::warn!(error = %e, "cleaning the multipart staging left by a crash failed");
+        }
+        Ok(view)
     }
 
     /// True when writes are synced to the device before they return (`s3.sync = "always"`),

@@ -601,3 +601,154 @@ fn publishing_creates_replaces_or_refuses_and_leaves_no_temp_name() {
     );
     assert_eq!(mode & 0o7777, 0o644);
 }
+
+/// An upload with a 5 MiB part and a small last part; returns its id and part list.
+fn upload_two_parts(v: &ObjectView, b: &BucketName, k: &ObjectKey) -> (String, Vec<(u32, String)>) {
+    let id = v.create_upload(b, k, ObjectMeta::default(), ME).unwrap();
+    let mut parts = Vec::new();
+    for (n, body) in [(1, vec![1u8; 5 << 20]), (2, b"tail".to_vec())] {
+        let mut s = v.stage().unwrap();
+        s.write(&body).unwrap();
+        parts.push((n, v.commit_part(b, k, &id, n, s, None).unwrap().etag));
+    }
+    (id, parts)
+}
+
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_retried_complete_answers_the_same_etag_and_other_parts_are_no_such_upload() {
+    let (d, v) = view();
+    let b = bucket(&v, "bkt");
+    let k = key("big");
+    let (id, parts) = upload_two_parts(&v, &b, &k);
+    let done = v
+        .complete_upload(&b, &k, &id, &parts, PutParams::default())
+        .unwrap();
+    assert!(done.etag.ends_with("-2"), "{}", done.etag);
+    // The upload is gone from the staging area and the listing; only its record is left.
+    assert!(names(&d.path().join(".wekad/multipart")).is_empty());
+    assert!(v.list_uploads(&b).unwrap().is_empty());
+    assert!(matches!(
+        v.list_parts(&b, &k, &id),
+        Err(Error::Object(ObjectError::NoSuchUpload))
+    ));
+    assert_eq!(
+        names(&d.path().join(".wekad/multipart-done").join(&id)),
+        ["result.json"]
+    );
+    let quoted: Vec<_> = parts
+        .iter()
+        .map(|(n, e)| (*n, format!("\"{e}\"")))
+        .collect();
+    let again = v
+        .complete_upload(&b, &k, &id, &quoted, PutParams::default())
+        .unwrap();
+    assert_eq!((again.etag, again.size), (done.etag, done.size));
+    for other in [
+        &parts[..1],
+        &[(1, parts[0].1.clone()), (2, "0".repeat(32))][..],
+    ] {
+        assert!(matches!(
+            v.complete_upload(&b, &k, &id, other, PutParams::default()),
+            Err(Error::Object(ObjectError::NoSuchUpload))
+        ));
+    }
+    assert!(matches!(
+        v.complete_upload(&b, &key("other"), &id, &parts, PutParams::default()),
+        Err(Error::Object(ObjectError::NoSuchUpload))
+    ));
+    assert!(matches!(
+        v.abort_upload(&b, &k, &id),
+        Err(Error::Object(ObjectError::NoSuchUpload))
+    ));
+}
+
+#[test]
+fn an_aborted_upload_leaves_nothing_and_cannot_be_completed() {
+    let (d, v) = view();
+    let b = bucket(&v, "bkt");
+    let k = key("big");
+    let (id, parts) = upload_two_parts(&v, &b, &k);
+    v.abort_upload(&b, &k, &id).unwrap();
+    assert!(names(&d.path().join(".wekad/multipart")).is_empty());
+    assert!(names(&d.path().join(".wekad/multipart-done")).is_empty());
+    assert!(matches!(
+        v.complete_upload(&b, &k, &id, &parts, PutParams::default()),
+        Err(Error::Object(ObjectError::NoSuchUpload))
+    ));
+}
+
+#[test]
+fn the_start_up_sweep_finishes_interrupted_clean_ups_and_keeps_whole_uploads() {
+    let (d, v) = view();
+    let b = bucket(&v, "bkt");
+    let k = key("big");
+    let (open_id, open_parts) = upload_two_parts(&v, &b, &k);
+    let (done_id, done_parts) = upload_two_parts(&v, &b, &k);
+    v.complete_upload(&b, &k, &done_id, &done_parts, PutParams::default())
+        .unwrap();
+    let (old_id, old_parts) = upload_two_parts(&v, &b, &k);
+    v.complete_upload(&b, &k, &old_id, &old_parts, PutParams::default())
+        .unwrap();
+    let internal = d.path().join(".wekad");
+    // What crashes leave: a completed upload whose parts were not all removed yet, an
+    // expired record, and an upload whose creation never finished writing info.json.
+    std::fs::write(
+        internal
+            .join("multipart-done")
+            .join(&done_id)
+            .join("part-00002"),
+        b"x",
+    )
+    .unwrap();
+    let old_record = internal
+        .join("multipart-done")
+        .join(&old_id)
+        .join("result.json");
+    let aged = std::fs::read_to_string(&old_record)
+        .unwrap()
+        .replace("\"completed_secs\":", "\"completed_secs\":0,\"was\":");
+    std::fs::write(&old_record, aged).unwrap();
+    let half = internal
+        .join("multipart")
+        .join("0123456789abcdef0123456789abcdef");
+    std::fs::create_dir(&half).unwrap();
+    std::fs::write(half.join("info.json.tmp"), b"{\"upload_id\":").unwrap();
+    drop(v);
+
+    let v = ObjectView::new(
+        Arc::new(Root::open(d.path()).unwrap()),
+        ObjectOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(names(&internal.join("multipart")), vec![open_id.clone()]);
+    assert_eq!(
+        names(&internal.join("multipart-done")),
+        vec![done_id.clone()]
+    );
+    assert_eq!(
+        names(&internal.join("multipart-done").join(&done_id)),
+        ["result.json"]
+    );
+    // The whole upload is still completable; the completed one still answers its retry.
+    assert_eq!(v.list_parts(&b, &k, &open_id).unwrap().len(), 2);
+    v.complete_upload(&b, &k, &done_id, &done_parts, PutParams::default())
+        .unwrap();
+    let done = v
+        .complete_upload(&b, &k, &open_id, &open_parts, PutParams::default())
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(d.path().join("bkt/big")).unwrap().len(),
+        done.size
+    );
+}
